@@ -1,0 +1,49 @@
+# recexp — every target installs what it needs into .venv first.
+PY        ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+# On a machine without an NVIDIA GPU, install the CPU build of torch first so pip does not pull a
+# multi-GB CUDA build; on a GPU machine the normal resolution of `torch>=...` applies.
+TORCH_CPU ?= torch==2.13.0
+HAS_GPU   := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+ARGS      ?=
+PORT      ?= 5000
+
+.PHONY: install train test test-slow test-gpu lint ui bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+ifneq ($(HAS_GPU),1)
+	$(BIN)/pip install -q "$(TORCH_CPU)" || echo "CPU torch wheel not available; falling back to the default torch resolution"
+endif
+	$(BIN)/pip install -q -e ".[dev,sweep]"
+	touch $(STAMP)
+
+train: install            ## one SASRec run on the embedded synthetic data (ARGS="dataset=beauty ...")
+	$(BIN)/recexp train model=sasrec $(ARGS)
+
+test: install             ## default suite (what CI runs)
+	$(BIN)/python -m pytest
+
+test-slow: install        ## quality checks and sweeps
+	$(BIN)/python -m pytest -m slow
+
+test-gpu: install
+	$(BIN)/python -m pytest -m gpu
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+ui: install               ## MLflow UI over the default store runs/mlflow.db
+	mkdir -p runs
+	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/runs/mlflow.db" --host 127.0.0.1 --port $(PORT) --workers 1
+
+bench: install
+	$(BIN)/python bench/bench_speed.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,3 @@
+"""recexp: config-driven experiments for sequential recommendation."""
+
+__version__ = "0.1.0"

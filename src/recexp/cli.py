@@ -1,0 +1,89 @@
+"""The ``recexp`` command. Heavy modules (torch, mlflow) are imported only when a subcommand
+needs them, so ``--help`` answers at once."""
+
+from __future__ import annotations
+
+import sys
+
+from recexp.config import CONFIG_NAME, conf_dir, group_choices
+
+USAGE = """\
+usage: recexp <command> [args]
+
+commands:
+  train     train and evaluate one run, or a sweep with -m (Hydra overrides: key=value)
+  compare   group tracked runs, compare them with paired statistical tests
+  datasets  list dataset configs and where their files are looked for
+
+examples:
+  recexp train model=sasrec                                    one run, sensible defaults
+  recexp train model=sasrec dataset=beauty loss=bce           real data, another loss
+  recexp train -m model=sasrec,pop seed=1,2                    a sweep: 4 runs, one MLflow parent run
+  recexp train model=sasrec --cfg job                          print the composed config
+  recexp train experiment=beauty_sasrec_ce                     a pinned preset behind a reported number
+
+`recexp train --help` lists every config group and its options.
+"""
+
+
+def _groups_text() -> str:
+    lines = ["config groups (pick with group=option):"]
+    for group, options in group_choices().items():
+        lines.append(f"  {group:<15} {', '.join(options) if options else '(none)'}")
+    return "\n".join(lines)
+
+
+def train_help() -> str:
+    return (
+        "usage: recexp train [-m] [key=value ...] [--cfg job] [--hydra-help]\n\n"
+        "Train a model on a dataset and evaluate it (validation for early stopping, test once at\n"
+        "the end); every run is recorded in MLflow (default store: runs/mlflow.db, see `make ui`).\n\n"
+        f"{_groups_text()}\n\n"
+        "top-level keys: seed, device=auto|cpu|cuda, hypothesis=\"...\", max_len, data_dir (or\n"
+        "$RECEXP_DATA_DIR), optimized_metric, paths.runs_dir (or $RECEXP_RUNS_DIR)\n"
+        "any nested key too: model.hidden_size=128 trainer.lr=3e-4 eval.mask_history=false\n\n"
+        "  -m / --multirun   sweep over comma-separated values (a Hydra multirun)\n"
+        "  --cfg job         print the composed config and exit\n"
+        "  --hydra-help      Hydra's own flags\n"
+        f"\nconfig directory: {conf_dir()}\n"
+    )
+
+
+def _run_train(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(train_help())
+        return 0
+    argv = ["--help" if a == "--hydra-help" else a for a in argv]
+    import hydra
+
+    from recexp.hydra_task import task
+
+    sys.argv = ["recexp-train", *argv]
+    main = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)
+    main()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        print(_groups_text())
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "train":
+        return _run_train(rest)
+    if cmd == "compare":
+        from recexp.compare import main as compare_main
+
+        return compare_main(rest)
+    if cmd == "datasets":
+        from recexp.datasets_cmd import main as datasets_main
+
+        return datasets_main(rest)
+    print(f"recexp: unknown command {cmd!r} (expected train, compare or datasets)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Locating the config directory and resolving the ``auto`` choices."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CONFIG_NAME = "train"
+
+
+def conf_dir() -> Path:
+    """``$RECEXP_CONF_DIR`` > the repository's ``conf/`` (editable install) > the packaged copy."""
+    env = os.environ.get("RECEXP_CONF_DIR")
+    if env:
+        return Path(env).resolve()
+    repo = Path(__file__).resolve().parents[2] / "conf"
+    if (repo / f"{CONFIG_NAME}.yaml").is_file():
+        return repo
+    return Path(__file__).resolve().parent / "conf"
+
+
+def group_choices(root: Path | None = None) -> dict[str, list[str]]:
+    """Config groups and their options, read from the files (no Hydra import: fast --help)."""
+    root = root or conf_dir()
+    out: dict[str, list[str]] = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "hydra"):
+        out[d.name] = sorted(f.stem for f in d.glob("*.yaml"))
+    return out

@@ -1,0 +1,154 @@
+"""Batches as tensors on the training device: no per-row Python in the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recexp.data.seqs import EvalSet, Seqs
+
+
+@dataclass
+class Batch:
+    """What a model sees. Sequences are left-padded with 0 so position -1 is the most recent."""
+
+    seq: torch.Tensor  # (B, L) item ids
+    users: torch.Tensor  # (B,) user ids 1..U
+    times: torch.Tensor  # (B, L) float64 timestamps (0 at padding)
+    targets: torch.Tensor | None = None  # (B, L) next item per position at training, 0 = none
+
+
+def pad_last(offsets: torch.Tensor, items: torch.Tensor, rows: torch.Tensor, length: int,
+             end_shift: torch.Tensor | int = 0) -> torch.Tensor:
+    """Left-padded last ``length`` entries of CSR rows ``rows`` -> (B, length).
+
+    ``end_shift`` (B,) or int moves each row's end back (to cut windows out of long rows).
+    """
+    start = offsets[rows]
+    end = offsets[rows + 1] - end_shift
+    idx = end.unsqueeze(1) - length + torch.arange(length, device=items.device)  # (B, L)
+    valid = idx >= start.unsqueeze(1)
+    out = items[idx.clamp(min=0, max=max(len(items) - 1, 0))] if len(items) else torch.zeros_like(idx, dtype=items.dtype)
+    return torch.where(valid, out, torch.zeros((), dtype=items.dtype, device=items.device))
+
+
+class DeviceSeqs:
+    """A :class:`Seqs` moved to a device once."""
+
+    def __init__(self, seqs: Seqs, device: torch.device) -> None:
+        self.users = torch.as_tensor(seqs.users, device=device)
+        self.offsets = torch.as_tensor(seqs.offsets, device=device)
+        self.items = torch.as_tensor(seqs.items, device=device)
+        self.times = torch.as_tensor(seqs.times, dtype=torch.float64, device=device)
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def last(self, rows: torch.Tensor, length: int, end_shift: torch.Tensor | int = 0
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(items, times) of the last ``length`` positions of ``rows``, left-padded."""
+        seq = pad_last(self.offsets, self.items, rows, length, end_shift)
+        t = pad_last(self.offsets, self.times, rows, length, end_shift)
+        return seq, t
+
+    def flat_members(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row-in-batch, item) pairs for every item of ``rows``: used to mask histories."""
+        start, end = self.offsets[rows], self.offsets[rows + 1]
+        lens = end - start
+        r = torch.repeat_interleave(torch.arange(len(rows), device=self.device), lens)
+        pos = torch.arange(int(lens.sum()), device=self.device) - torch.repeat_interleave(
+            torch.cumsum(lens, 0) - lens, lens)
+        return r, self.items[start[r] + pos]
+
+
+class TrainWindows:
+    """Training windows of ``max_len + 1`` items cut from each training sequence.
+
+    ``mode='all'`` tiles each sequence from its end with stride ``max_len`` so every interaction
+    but the first of a sequence is a target exactly once; ``mode='last'`` keeps only the most
+    recent window (the SASRec paper's choice).
+    """
+
+    def __init__(self, train: Seqs, max_len: int, device: torch.device, mode: str = "all") -> None:
+        lens = train.lengths
+        if mode == "all":
+            n_win = np.maximum(1, np.ceil((lens - 1) / max_len).astype(np.int64))
+        elif mode == "last":
+            n_win = np.ones_like(lens)
+        else:
+            raise ValueError(f"unknown window mode {mode!r}")
+        keep = lens >= 2  # a single item has no target
+        rows = np.repeat(np.arange(len(lens)), np.where(keep, n_win, 0))
+        k = np.arange(len(rows)) - np.repeat(np.cumsum(np.where(keep, n_win, 0)) - np.where(keep, n_win, 0),
+                                             np.where(keep, n_win, 0))
+        self.seqs = DeviceSeqs(train, device)
+        self.rows = torch.as_tensor(rows, device=device)
+        self.shift = torch.as_tensor(k * max_len, device=device)
+        self.max_len = max_len
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def window_lengths(self) -> torch.Tensor:
+        """Items in each window (<= max_len + 1)."""
+        end = self.seqs.offsets[self.rows + 1] - self.shift
+        return (end - self.seqs.offsets[self.rows]).clamp(max=self.max_len + 1)
+
+    def iterate(self, batch_size: int, generator: torch.Generator | None, shuffle: bool = False,
+                bucket: int = 64) -> Iterator[Batch]:
+        """Batches of windows, trimmed to their longest member.
+
+        With ``shuffle``, windows are shuffled, then sorted by length inside chunks of ``bucket``
+        batches and the batches shuffled again: batches hold windows of similar length, so short
+        sequences (Amazon data: ~9 items) do not pay for ``max_len`` positions of padding.
+        """
+        n = len(self.rows)
+        lengths = self.window_lengths()
+        if shuffle:
+            order = torch.randperm(n, generator=generator).to(self.device)
+            if bucket > 1:
+                chunk = batch_size * bucket
+                parts = [order[i : i + chunk] for i in range(0, n, chunk)]
+                order = torch.cat([p[torch.argsort(lengths[p], stable=True)] for p in parts])
+            starts = torch.arange(0, n, batch_size)[torch.randperm((n + batch_size - 1) // batch_size,
+                                                                   generator=generator)]
+        else:
+            order, starts = torch.arange(n, device=self.device), torch.arange(0, n, batch_size)
+        max_lens = [int(x) for x in torch.stack([lengths[order[s : s + batch_size]].max() for s in starts]).cpu()
+                    ] if n else []  # one host sync per epoch, not per batch
+        for s, width in zip(starts.tolist(), max_lens, strict=True):
+            w = order[s : s + batch_size]
+            rows = self.rows[w]
+            win, t = self.seqs.last(rows, max(width, 2), self.shift[w])  # (B, width) <= max_len + 1
+            seq, targets = win[:, :-1], win[:, 1:]
+            targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
+            yield Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets)
+
+
+class EvalBatches:
+    """Batches of evaluation examples: the last ``max_len`` history items as input."""
+
+    def __init__(self, ev: EvalSet, max_len: int, device: torch.device) -> None:
+        self.hist = DeviceSeqs(ev.hist, device)
+        self.targets = torch.as_tensor(ev.targets, device=device)
+        self.max_len = max_len
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def iterate(self, batch_size: int) -> Iterator[tuple[torch.Tensor, Batch, torch.Tensor]]:
+        """(rows, batch, targets). Examples go by history length so each batch is trimmed to its
+        longest input; ``rows`` says which examples a batch holds."""
+        lens = (self.hist.offsets[1:] - self.hist.offsets[:-1]).clamp(max=self.max_len)
+        order = torch.argsort(lens, stable=True)
+        widths = [int(x) for x in lens[order[batch_size - 1 :: batch_size]].cpu()] + [self.max_len]
+        for j, i in enumerate(range(0, len(self.targets), batch_size)):
+            rows = order[i : i + batch_size]
+            seq, t = self.hist.last(rows, max(min(widths[j], self.max_len), 1))
+            yield rows, Batch(seq=seq, users=self.hist.users[rows], times=t), self.targets[rows]

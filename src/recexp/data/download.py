@@ -1,0 +1,80 @@
+"""Fetch public dataset files with a SHA-256 check. Offline, fail with one line saying where
+to put the files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from recexp.errors import DataError
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(url: str, dest: Path, sha256: str | None, *, allow_unverified: bool = False,
+          timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` (atomically) and verify its SHA-256."""
+    if sha256 is None and not allow_unverified:
+        raise DataError(
+            f"{dest}: not found locally and no SHA-256 is pinned for {url}; put the file there, "
+            "or set dataset.download.allow_unverified=true to download it unchecked"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
+        tmp_path = Path(tmp.name)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                shutil.copyfileobj(resp, tmp)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            tmp_path.unlink(missing_ok=True)
+            raise DataError(
+                f"{dest}: not found locally and download from {url} failed ({exc}); "
+                f"place the file at {dest} or set RECEXP_DATA_DIR / data_dir= to a folder holding it"
+            ) from None
+    digest = sha256_of(tmp_path)
+    if sha256 is not None and digest != sha256:
+        tmp_path.unlink(missing_ok=True)
+        raise DataError(f"{url}: SHA-256 mismatch (expected {sha256}, got {digest}); file discarded")
+    tmp_path.replace(dest)
+    return dest
+
+
+def ensure_file(data_dir: Path, rel_path: str, download: dict | None) -> tuple[Path, str | None]:
+    """Return the local path of a dataset file (downloading it if missing) and the reader format
+    to use for it (``None``: the dataset's own format)."""
+    local = data_dir / rel_path
+    if local.is_file():
+        return local, None
+    if not download or not download.get("url"):
+        raise DataError(f"{local}: file not found (set RECEXP_DATA_DIR or data_dir= to the folder holding it)")
+    member = download.get("member")
+    target = data_dir / download.get("target", rel_path)
+    if target.is_file():
+        return target, download.get("format")
+    url = download["url"]
+    archive = data_dir / "downloads" / url.rsplit("/", 1)[-1]
+    if not archive.is_file():
+        fetch(url, archive, download.get("sha256"), allow_unverified=bool(download.get("allow_unverified")))
+    if member:
+        try:
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as src:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise DataError(f"{archive}: cannot extract {member} ({exc})") from None
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(archive, target)
+    return target, download.get("format")

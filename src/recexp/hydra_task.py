@@ -1,0 +1,60 @@
+"""The function Hydra calls for each job: one-line errors for user mistakes, the optimized
+metric returned for sweepers."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from recexp.errors import UserError
+
+console = Console(stderr=True)
+
+
+def _quiet_libraries() -> None:
+    for name in ("alembic", "mlflow", "urllib3", "git"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def summary_table(metrics: dict[str, float]) -> Table:
+    table = Table(title="test (best validation checkpoint)")
+    ks = sorted({int(k.rsplit("_", 1)[1]) for k in metrics if k.startswith("test/") and k[-1].isdigit()})
+    names = [n for n in ("hr", "ndcg", "mrr") if any(k.startswith(f"test/{n}_") for k in metrics)]
+    table.add_column("K")
+    for n in names:
+        table.add_column(n.upper(), justify="right")
+    for k in ks:
+        table.add_row(str(k), *(f"{metrics.get(f'test/{n}_{k}', math.nan):.4f}" for n in names))
+    return table
+
+
+def task(cfg: DictConfig) -> float:
+    _quiet_libraries()
+    from recexp.run import train  # heavy imports (torch) only once a job really runs
+
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    try:
+        metrics = train(cfg, out)
+    except UserError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        if multirun:  # the sweep goes on; this run is FAILED in MLflow with the reason as a tag
+            return math.nan
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
+        raise SystemExit(130) from None
+    console.print(summary_table(metrics))
+    best = metrics.get(cfg.optimized_metric, math.nan)
+    console.print(f"{cfg.optimized_metric} = {best:.4f}   best epoch {int(metrics.get('best_epoch', 0))}   "
+                  f"outputs: {out}", soft_wrap=True)
+    return float(metrics.get(cfg.optimized_metric, math.nan))

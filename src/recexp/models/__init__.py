@@ -1,0 +1,1 @@
+"""Models: one per file, all implementing :class:`recexp.models.base.SeqRecModel`."""

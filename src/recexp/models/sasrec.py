@@ -1,0 +1,102 @@
+"""SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence.
+
+Item embedding shared between input and output, learned positions, pre-LayerNorm blocks,
+PyTorch SDPA attention. Padding (id 0, left side) is masked as keys; every position may attend
+to itself so fully padded rows stay finite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recexp.data.batches import Batch
+from recexp.models.base import SeqRecModel
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"hidden_size {dim} is not divisible by num_heads {heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, L, D))
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, heads, dropout)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), mask))
+        return x + self.drop(self.ffn(self.ln2(x)))
+
+
+def attention_mask(seq: torch.Tensor, causal: bool) -> torch.Tensor:
+    """(B, 1, L, L) boolean, True = may attend: non-padding keys (causal: at or before the
+    query), plus the query itself."""
+    B, L = seq.shape
+    allowed = (seq > 0).view(B, 1, 1, L).expand(B, 1, L, L)
+    if causal:
+        allowed = allowed & torch.ones(L, L, dtype=torch.bool, device=seq.device).tril()
+    return allowed | torch.eye(L, dtype=torch.bool, device=seq.device)
+
+
+class SASRec(SeqRecModel):
+    def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
+                 num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.2,
+                 causal: bool = True, extra_tokens: int = 0) -> None:
+        super().__init__(num_items, num_users)
+        self.max_len, self.causal = max_len, causal
+        # extra_tokens: ids after num_items reserved for special tokens (BERT4Rec's [mask]).
+        self.item_emb = nn.Embedding(num_items + 1 + extra_tokens, hidden_size, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len + 1, hidden_size)
+        self.emb_drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(hidden_size, num_heads, ffn_dim, dropout) for _ in range(num_blocks))
+        self.ln = nn.LayerNorm(hidden_size)
+        self.scale = math.sqrt(hidden_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for name, p in self.named_parameters():
+            if p.dim() > 1:
+                nn.init.xavier_normal_(p)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, L) item ids -> (B, L, D) hidden states."""
+        L = seq.shape[1]
+        if L > self.max_len:
+            seq = seq[:, -self.max_len :]
+            L = self.max_len
+        pos = torch.arange(self.max_len - L + 1, self.max_len + 1, device=seq.device)  # most recent = max_len
+        x = self.item_emb(seq) * self.scale + self.pos_emb(pos)
+        x = self.emb_drop(x) * (seq > 0).unsqueeze(-1)
+        mask = attention_mask(seq, self.causal)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln(x)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.encode(batch.seq)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight[: self.num_items + 1]

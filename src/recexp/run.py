@@ -1,0 +1,162 @@
+"""The Hydra task: instantiate the four parts, wire them to the trainer, fit, test once."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from recexp.config import conf_dir
+from recexp.data.batches import EvalBatches
+from recexp.data.prepare import prepare
+from recexp.errors import ConfigError, UserError
+from recexp.tracking.tracker import MlflowTracker, Tracker
+
+
+def resolve_device(name: str) -> torch.device:
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name}: no CUDA device is available here (use device=cpu or device=auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r}: expected auto, cpu, cuda or cuda:N") from None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _group_file(group: str, name: str) -> DictConfig:
+    path = conf_dir() / group / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{group}={name}: no such option ({path} missing)")
+    return OmegaConf.load(path)
+
+
+def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
+    """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
+    sense with a one-line explanation."""
+    loss_cfg = cfg.loss
+    if loss_cfg.get("name") == "auto":
+        if not model.trainable:
+            loss_cfg = _group_file("loss", "ce")
+        else:
+            loss_cfg = _group_file("loss", getattr(model, "default_loss", "ce"))
+    loss = instantiate(loss_cfg)
+    sampler_cfg = cfg.sampler
+    if sampler_cfg.get("name") == "auto":
+        sampler_cfg = _group_file("sampler", "none" if loss.requires == "full" else "uniform")
+    sampler = instantiate(sampler_cfg)
+    model_name = type(model).__name__
+    if model.trainable:
+        allowed = getattr(model, "supported_losses", None)
+        if allowed is not None and loss.name not in allowed:
+            raise ConfigError(f"model={model_name} cannot be trained with loss={loss.name}: "
+                              f"it supports {', '.join(allowed) or 'no loss (it is fit by counting)'}")
+        if loss.requires == "full" and sampler.name != "none":
+            raise ConfigError(f"loss={loss.name} scores every item, so sampler={sampler.name} has nothing to do: "
+                              "use sampler=none, or a sampled loss (bce, bpr, sampled_softmax)")
+        if loss.requires == "sampled" and sampler.name == "none":
+            raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
+    return loss, sampler
+
+
+def make_tracker(cfg: DictConfig) -> Tracker:
+    t = cfg.tracking
+    backend = t.get("backend", "mlflow")
+    if backend == "none":
+        return Tracker()
+    if backend != "mlflow":
+        raise ConfigError(f"tracking.backend={backend!r}: expected mlflow or none")
+    return MlflowTracker(uri=t.get("uri"), experiment=t.experiment, runs_dir=cfg.paths.runs_dir)
+
+
+def run_name(cfg: DictConfig, model, loss) -> str:
+    return f"{type(model).__name__.lower()}-{cfg.dataset.name}-{getattr(loss, 'name', 'none')}-s{cfg.seed}"
+
+
+def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
+    """One run end to end. Returns every logged final metric (``valid/...``, ``test/...``)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tracker = make_tracker(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
+            "mlflow.note.content": str(cfg.get("hypothesis") or ""),
+            "recexp.dataset": str(cfg.dataset.name)}
+    tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", resolved, tags)
+    status = "FAILED"
+    try:
+        out = _train(cfg, output_dir, tracker, resolved)
+        status = "FINISHED"
+        return out
+    except KeyboardInterrupt:
+        status = "KILLED"
+        tracker.set_tags({"recexp.error": "interrupted (Ctrl-C)"})
+        raise
+    except UserError as exc:
+        tracker.set_tags({"recexp.error": str(exc)[:5000]})
+        raise
+    except Exception as exc:
+        tracker.set_tags({"recexp.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        raise
+    finally:
+        tracker.end(status)
+
+
+def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict) -> dict[str, float]:
+    seed_everything(int(cfg.seed))
+    device = resolve_device(cfg.device)
+    splitter = instantiate(cfg.split)
+    t0 = time.perf_counter()
+    data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True),
+                   OmegaConf.to_container(cfg.split, resolve=True), splitter,
+                   Path(str(cfg.data_dir)).expanduser(), Path(str(cfg.paths.cache_dir)))
+    prep_s = time.perf_counter() - t0
+    model = instantiate(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
+    loss, sampler = build_loss_and_sampler(cfg, model)
+    evaluator = instantiate(cfg.eval)
+    trainer = instantiate(cfg.trainer)
+    tracker.set_tags({"recexp.dataset_fingerprint": data.fingerprint, "recexp.device": str(device),
+                      "recexp.model": type(model).__name__, "recexp.loss": getattr(loss, "name", ""),
+                      "recexp.sampler": getattr(sampler, "name", ""),
+                      "recexp.protocol": json.dumps({"split": type(splitter).__name__, **evaluator.protocol()}),
+                      "mlflow.runName": run_name(cfg, model, loss)})
+    tracker.log_metrics({f"data/{k}": float(v) for k, v in data.summary().items()} | {"data/prepare_s": prep_s})
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        tracker.log_metrics(metrics, step=epoch)
+
+    t1 = time.perf_counter()
+    result = trainer.fit(model, loss, sampler, data, evaluator, int(cfg.max_len), device, seed=int(cfg.seed),
+                         on_epoch=on_epoch, ckpt_dir=output_dir, config=resolved)
+    fit_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    test_metrics, per_user = evaluator.evaluate(model, EvalBatches(data.test, int(cfg.max_len), device),
+                                                per_user=True)
+    # validation figures of the restored best epoch; logged one step after the last epoch
+    best = next((h for h in result.history if h.get(f"valid/{trainer.monitor}") == result.best_score),
+                result.history[-1] if result.history else {})
+    final = {k: v for k, v in best.items() if k.startswith("valid/") and k != "valid/eval_s"}
+    final |= {f"test/{k}": v for k, v in test_metrics.items()}
+    final |= {"best_epoch": float(result.best_epoch), "epochs_run": float(result.epochs_run),
+              "fit_s": fit_s, "test/eval_s": time.perf_counter() - t2}
+    tracker.log_metrics({k: v for k, v in final.items() if k.startswith("valid/")}, step=result.epochs_run + 1)
+    tracker.log_metrics({k: v for k, v in final.items() if not k.startswith("valid/")})
+    (output_dir / "metrics.json").write_text(json.dumps(final, indent=2))
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    per_user.to_parquet(output_dir / "per_user_test.parquet", index=False)
+    for name in ("metrics.json", "config.yaml", "per_user_test.parquet"):
+        tracker.log_artifact(output_dir / name)
+    return final

@@ -1,0 +1,50 @@
+"""Hydra callback that makes a multirun one thing in MLflow: the store is initialised once in
+the parent process (avoiding SQLite's first-use race), and a parent run holds every job."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
+
+
+class SweepCallback(Callback):
+    def __init__(self) -> None:
+        self.parent_id: str | None = None
+        self.uri: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.tracking.get("backend", "mlflow") != "mlflow":
+            return
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri(config.tracking.get("uri"), config.paths.get("runs_dir"))
+        exp_id = ensure_experiment(self.uri, config.tracking.experiment)
+        sweep_id = os.environ.get(SWEEP_ENV) or uuid.uuid4().hex[:12]
+        overrides = " ".join(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
+        tags = {"recexp.sweep_id": sweep_id, "recexp.sweep_overrides": overrides,
+                "recexp.role": "sweep", "mlflow.note.content": str(config.get("hypothesis") or "")}
+        run = MlflowClient(self.uri).create_run(exp_id, run_name=f"sweep-{sweep_id}", tags=tags)
+        self.parent_id = run.info.run_id
+        os.environ[PARENT_ENV] = self.parent_id
+        os.environ[SWEEP_ENV] = sweep_id
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_id is None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        exp = client.get_run(self.parent_id).info.experiment_id
+        children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=5000)
+        states = [c.info.status for c in children]
+        client.set_tag(self.parent_id, "recexp.jobs", str(len(states)))
+        client.set_tag(self.parent_id, "recexp.jobs_failed", str(sum(s != "FINISHED" for s in states)))
+        client.set_terminated(self.parent_id, "FINISHED" if all(s == "FINISHED" for s in states) else "FAILED")
+        os.environ.pop(PARENT_ENV, None)
+        os.environ.pop(SWEEP_ENV, None)

@@ -1,0 +1,149 @@
+"""The training loop: wires model, loss, sampler and evaluator; knows none of their internals."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from recexp.data.batches import Batch, EvalBatches, TrainWindows
+from recexp.data.seqs import SplitData
+from recexp.errors import ConfigError, NonFiniteLoss
+from recexp.models.base import SeqRecModel
+from recexp.samplers import Sampler
+from recexp.train import checkpoint
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class FitResult:
+    best_epoch: int = 0
+    best_score: float = float("nan")
+    epochs_run: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def training_loss(model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, batch: Batch,
+                  generator: torch.Generator | None) -> torch.Tensor:
+    """One batch's loss. Only positions with a target contribute."""
+    H, T = model.train_inputs(batch)  # (B, L, D), (B, L)
+    mask = T > 0
+    h, pos = H[mask], T[mask]  # (M, D), (M,)
+    if loss.requires == "full":
+        return loss(model.score(h), pos)
+    rows = torch.arange(T.shape[0], device=T.device).unsqueeze(1).expand_as(T)[mask]  # (M,)
+    neg = sampler.sample(pos, batch, rows, generator)
+    pos_s = model.score(h, pos.unsqueeze(1)).squeeze(1)  # (M,)
+    neg_s = model.score(h, neg.ids)  # (M, K)
+    return loss(pos_s, neg_s, neg.pos_log_q, neg.log_q)
+
+
+class Trainer:
+    def __init__(self, max_epochs: int = 100, batch_size: int = 256, lr: float = 1e-3,
+                 weight_decay: float = 0.0, grad_clip: float | None = 5.0, patience: int = 10,
+                 monitor: str = "ndcg_10", eval_every: int = 1, window_mode: str = "all",
+                 amp: bool = True, progress: bool = True, log_every: int = 50) -> None:
+        self.max_epochs, self.batch_size, self.lr = max_epochs, batch_size, lr
+        self.weight_decay, self.grad_clip, self.patience = weight_decay, grad_clip, patience
+        self.monitor, self.eval_every, self.window_mode = monitor, eval_every, window_mode
+        self.amp, self.progress, self.log_every = amp, progress, log_every
+        self.console = Console(stderr=True)
+
+    def fit(self, model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, data: SplitData,
+            evaluator, max_len: int, device: torch.device, *, seed: int = 0,
+            on_epoch: EpochCallback | None = None, ckpt_dir: Path | None = None,
+            config: dict | None = None) -> FitResult:
+        result = FitResult()
+        model.fit(data)
+        valid = EvalBatches(data.valid, max_len, device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not model.trainable or not params or self.max_epochs <= 0:
+            metrics, _ = evaluator.evaluate(model, valid)
+            metrics = {f"valid/{k}": v for k, v in metrics.items()}
+            result.history.append(metrics)
+            result.best_score = metrics.get(f"valid/{self.monitor}", float("nan"))
+            if on_epoch:
+                on_epoch(0, metrics)
+            return result
+        if f"{self.monitor.split('_')[0]}" not in evaluator.metrics:
+            raise ConfigError(f"trainer.monitor={self.monitor!r}: the evaluator computes {evaluator.metrics}")
+        if loss.requires == "sampled":
+            if sampler is None or sampler.name == "none":
+                raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
+            sampler.setup(torch.as_tensor(data.item_counts(), device=device), device)
+        windows = TrainWindows(data.train, max_len, device, self.window_mode)
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        shuffle_gen = torch.Generator().manual_seed(seed)
+        sample_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        use_amp = self.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
+        best_state, bad_evals = None, 0
+        epoch = 0
+        try:
+            for epoch in range(1, self.max_epochs + 1):
+                t0 = time.perf_counter()
+                model.train()
+                total = torch.zeros((), device=device)
+                steps = 0
+                for batch in windows.iterate(self.batch_size, shuffle_gen, shuffle=True):
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                        value = training_loss(model, loss, sampler, batch, sample_gen)
+                    opt.zero_grad(set_to_none=True)
+                    value.backward()
+                    if self.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                    opt.step()
+                    total += value.detach()
+                    steps += 1
+                mean_loss = float(total) / max(steps, 1)  # one host sync per epoch
+                if not math.isfinite(mean_loss):
+                    raise NonFiniteLoss(f"training loss became {mean_loss} at epoch {epoch} "
+                                        f"(lower trainer.lr={self.lr} or set trainer.grad_clip)")
+                train_s = time.perf_counter() - t0
+                metrics = {"train/loss": mean_loss, "train/epoch_s": train_s,
+                           "train/seq_per_s": len(windows) / max(train_s, 1e-9)}
+                if epoch % self.eval_every == 0 or epoch == self.max_epochs:
+                    t1 = time.perf_counter()
+                    vm, _ = evaluator.evaluate(model, valid)
+                    metrics["valid/eval_s"] = time.perf_counter() - t1
+                    metrics.update({f"valid/{k}": v for k, v in vm.items()})
+                    score = vm[self.monitor]
+                    if best_state is None or score > result.best_score:
+                        result.best_score, result.best_epoch, bad_evals = score, epoch, 0
+                        best_state = copy.deepcopy(model.state_dict())
+                        if ckpt_dir is not None:
+                            checkpoint.save(ckpt_dir / "best.pt", model=best_state, epoch=epoch,
+                                            best_score=score, config=config or {})
+                    else:
+                        bad_evals += 1
+                result.history.append(metrics)
+                result.epochs_run = epoch
+                self._report(epoch, metrics)
+                if on_epoch:
+                    on_epoch(epoch, metrics)
+                if bad_evals >= self.patience:
+                    result.stopped_early = True
+                    break
+        except KeyboardInterrupt:
+            if ckpt_dir is not None:
+                checkpoint.save(ckpt_dir / "last.pt", model=model.state_dict(), optimizer=opt.state_dict(),
+                                epoch=epoch, best_score=result.best_score, config=config or {})
+            raise
+        if best_state is not None:
+            model.load_state_dict(best_state)  # the test set is evaluated once, from the best epoch
+        return result
+
+    def _report(self, epoch: int, m: dict[str, float]) -> None:
+        if not self.progress:
+            return
+        valid = m.get(f"valid/{self.monitor}")
+        vtxt = f"valid {self.monitor} [bold]{valid:.4f}[/]" if valid is not None else ""
+        self.console.print(f"epoch {epoch:>3}  loss {m['train/loss']:.4f}  {vtxt}  "
+                           f"{m['train/epoch_s']:.1f}s  {m['train/seq_per_s']:,.0f} seq/s")
