@@ -50,3 +50,13 @@ class BCE(SampledLoss):
     def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
                 neg_logq: torch.Tensor | None = None) -> torch.Tensor:
         return -(F.logsigmoid(pos).mean() + F.logsigmoid(-neg).sum(-1).mean())
+
+
+class BPR(SampledLoss):
+    """Bayesian personalised ranking: -log sigmoid(pos - neg), averaged over the negatives."""
+
+    name = "bpr"
+
+    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
+                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+        return -F.logsigmoid(pos.unsqueeze(-1) - neg).mean()

@@ -21,6 +21,8 @@ class SeqRecModel(nn.Module):
     trainable: bool = True
     #: losses this model can be paired with (``None``: any); checked at start-up.
     supported_losses: tuple[str, ...] | None = None
+    #: what ``loss=auto`` resolves to for this model (a file name in ``conf/loss``).
+    default_loss: str = "ce"
 
     def __init__(self, num_items: int, num_users: int = 0) -> None:
         super().__init__()
