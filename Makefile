@@ -40,7 +40,8 @@ lint: install
 
 ui: install               ## MLflow UI over the default store runs/mlflow.db
 	mkdir -p runs
-	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/runs/mlflow.db" --host 127.0.0.1 --port $(PORT) --workers 1
+	# job execution (huey workers for MLflow's GenAI jobs) is not needed to browse runs
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/runs/mlflow.db" --host 127.0.0.1 --port $(PORT) --workers 1
 
 bench: install
 	$(BIN)/python bench/bench_speed.py $(ARGS)
