@@ -19,6 +19,7 @@ class Batch:
     users: torch.Tensor  # (B,) user ids 1..U
     times: torch.Tensor  # (B, L) float64 timestamps (0 at padding)
     targets: torch.Tensor | None = None  # (B, L) next item per position at training, 0 = none
+    num_targets: int | None = None  # count of targets > 0 when known on the host (avoids a sync)
 
 
 def pad_last(offsets: torch.Tensor, items: torch.Tensor, rows: torch.Tensor, length: int,
@@ -119,15 +120,18 @@ class TrainWindows:
                                                                    generator=generator)]
         else:
             order, starts = torch.arange(n, device=self.device), torch.arange(0, n, batch_size)
-        max_lens = [int(x) for x in torch.stack([lengths[order[s : s + batch_size]].max() for s in starts]).cpu()
-                    ] if n else []  # one host sync per epoch, not per batch
-        for s, width in zip(starts.tolist(), max_lens, strict=True):
+        # per batch: width (longest window) and number of targets; one host sync per epoch, not per batch
+        plan = torch.stack([torch.stack([lengths[order[s : s + batch_size]].max(),
+                                         (lengths[order[s : s + batch_size]] - 1).clamp(min=0).sum()])
+                            for s in starts]).tolist() if n else []
+        for s, (width, count) in zip(starts.tolist(), plan, strict=True):
             w = order[s : s + batch_size]
             rows = self.rows[w]
             win, t = self.seqs.last(rows, max(width, 2), self.shift[w])  # (B, width) <= max_len + 1
             seq, targets = win[:, :-1], win[:, 1:]
             targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
-            yield Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets)
+            yield Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets,
+                        num_targets=int(count))
 
 
 class EvalBatches:

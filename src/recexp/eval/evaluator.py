@@ -7,7 +7,8 @@ import pandas as pd
 import torch
 
 from recexp.data.batches import EvalBatches
-from recexp.eval.metrics import all_metrics, target_rank
+from recexp.eval.metrics import all_metrics
+from recexp.eval.ranking import DEFAULT_BLOCK, Excluded, target_ranks
 from recexp.models.base import SeqRecModel
 
 
@@ -19,9 +20,10 @@ class FullRanking:
     mode = "full"
 
     def __init__(self, ks: list[int] = (5, 10, 20), metrics: list[str] = ("hr", "ndcg", "mrr"),
-                 mask_history: bool = True, batch_size: int = 1024) -> None:
+                 mask_history: bool = True, batch_size: int = 1024, item_block: int = DEFAULT_BLOCK) -> None:
         self.ks, self.metrics = [int(k) for k in ks], list(metrics)
         self.mask_history, self.batch_size = mask_history, batch_size
+        self.item_block = int(item_block)
 
     def protocol(self) -> dict[str, object]:
         return {"mode": self.mode, "mask_history": self.mask_history, "ks": self.ks}
@@ -35,6 +37,13 @@ class FullRanking:
             s.index_put_((r, items), torch.tensor(float("-inf"), device=s.device))
         return s
 
+    def ranks(self, model: SeqRecModel, data: EvalBatches, rows: torch.Tensor, batch, targets: torch.Tensor
+              ) -> torch.Tensor:
+        """(B,) target ranks, streamed over item blocks (``eval/ranking.py``); same values as
+        ``target_rank(self.scores(...), targets)`` except that a masked target gets rank N."""
+        excluded = Excluded(*data.hist.flat_members(rows), len(rows)) if self.mask_history else None
+        return target_ranks(model, model.query(batch), targets, excluded, self.item_block)
+
     @torch.no_grad()
     def evaluate(self, model: SeqRecModel, data: EvalBatches, per_user: bool = False
                  ) -> tuple[dict[str, float], pd.DataFrame | None]:
@@ -43,8 +52,7 @@ class FullRanking:
         sums: dict[str, torch.Tensor] = {}
         ranks, order = [], []
         for rows, batch, targets in data.iterate(self.batch_size):
-            s = self.scores(model, data, rows, batch)
-            rank = target_rank(s, targets)
+            rank = self.ranks(model, data, rows, batch, targets)
             for key, v in all_metrics(rank, self.ks, self.metrics).items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:

@@ -26,12 +26,15 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``last_only``: queries for the last position only -> (B, 1, D); keys still all L."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
+        if last_only:
+            q, mask = q[:, :, -1:], mask[:, :, -1:]  # (B, H, 1, d), (B, 1, 1, L)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(B, L, D))
+        return self.out(y.transpose(1, 2).reshape(B, q.shape[2], D))
 
 
 class Block(nn.Module):
@@ -42,8 +45,9 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), mask))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        y = self.drop(self.attn(self.ln1(x), mask, last_only))
+        x = (x[:, -1:] if last_only else x) + y  # (B, 1 or L, D)
         return x + self.drop(self.ffn(self.ln2(x)))
 
 
@@ -81,8 +85,9 @@ class SASRec(SeqRecModel):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
-    def encode(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, L) item ids -> (B, L, D) hidden states."""
+    def encode(self, seq: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, L) item ids -> (B, L, D) hidden states; ``last_only``: (B, 1, D), the last
+        position's, with the last block computed for that position alone (evaluation)."""
         L = seq.shape[1]
         if L > self.max_len:
             seq = seq[:, -self.max_len :]
@@ -91,12 +96,15 @@ class SASRec(SeqRecModel):
         x = self.item_emb(seq) * self.scale + self.pos_emb(pos)
         x = self.emb_drop(x) * (seq > 0).unsqueeze(-1)
         mask = attention_mask(seq, self.causal)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.ln(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, last_only and self.causal and i == len(self.blocks) - 1)
+        return self.ln(x[:, -1:] if last_only else x)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.encode(batch.seq)
+
+    def query(self, batch: Batch) -> torch.Tensor:
+        return self.encode(batch.seq, last_only=True)[:, -1]  # (B, D)
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight[: self.num_items + 1]

@@ -1,0 +1,100 @@
+"""Full ranking streamed over blocks of items: memory stays (B, block) whatever the catalogue size.
+
+Two contained functions used by the evaluators:
+
+* :func:`target_ranks`: 0-based rank of each target among all items 1..N, with an optional set
+  of excluded (row, item) pairs (the user's history). Counting replaces the masked (B, N+1)
+  score matrix and its four passes (mask, gather, >, ==): per block one matmul and two compares;
+  excluded items are taken out of the counts afterwards from their own scores.
+* :func:`streamed_topk`: the k best items per row, merged block by block on the device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from recexp.models.base import SeqRecModel
+from recexp.models.scoring import dot_product_items
+
+#: items per block: bounds evaluation memory at (batch, block) fp32 scores (1024 x 32768 = 128 MiB)
+DEFAULT_BLOCK = 32768
+
+
+class Excluded:
+    """Unique (row, item) pairs sorted by item, so each item block is one contiguous slice."""
+
+    def __init__(self, rows: torch.Tensor, items: torch.Tensor, num_rows: int) -> None:
+        key = torch.unique(items * num_rows + rows)  # sorted by item, then row; duplicates dropped
+        self.items = torch.div(key, num_rows, rounding_mode="floor")  # (P,)
+        self.rows = key - self.items * num_rows  # (P,)
+
+    def in_block(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = torch.searchsorted(self.items, torch.tensor([lo, hi], device=self.items.device)).tolist()
+        return self.rows[a:b], self.items[a:b]
+
+
+def _block_scorer(model: SeqRecModel, h: torch.Tensor):  # noqa: ANN202
+    """(lo, hi) -> (B, hi - lo) fp32 scores of items lo..hi-1; a plain matmul for dot models."""
+    table = dot_product_items(model)
+    if table is not None:
+        return lambda lo, hi: (h @ table[lo:hi].T).float()
+    return lambda lo, hi: model.score(h, torch.arange(lo, hi, device=h.device)).float()
+
+
+def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
+                 excluded: Excluded | None = None, block: int = DEFAULT_BLOCK) -> torch.Tensor:
+    """(B,) 0-based rank of ``targets`` (B,) among items 1..N for queries ``h`` (B, D).
+
+    Ties count half (mid-rank), as :func:`recexp.eval.metrics.target_rank`. Excluded items are
+    not ranked; a target that is itself excluded gets rank N (a miss at every cut-off).
+    """
+    B, N = len(targets), model.num_items
+    t = model.score(h, targets.unsqueeze(1)).squeeze(1).float()  # (B,) target scores
+    tt = t.unsqueeze(1)
+    greater = torch.zeros(B, dtype=torch.long, device=h.device)
+    equal = torch.zeros(B, dtype=torch.long, device=h.device)
+    score = _block_scorer(model, h)
+    for lo in range(1, N + 1, block):  # id 0 is padding: never ranked
+        hi = min(lo + block, N + 1)
+        s = score(lo, hi)  # (B, C)
+        greater += (s > tt).sum(1)
+        equal += (s == tt).sum(1)
+        # the target's own column: compared with its block value so rounding cannot count it
+        inb = (targets >= lo) & (targets < hi)  # (B,)
+        own = s.gather(1, (targets - lo).clamp(0, hi - lo - 1).unsqueeze(1)).squeeze(1)  # (B,)
+        greater -= (inb & (own > t)).long()
+        equal -= (inb & (own == t)).long()
+        if excluded is not None:
+            r, it = excluded.in_block(lo, hi)
+            v = s[r, it - lo]  # (P_block,) scores of excluded items
+            not_target = it != targets[r]  # the target column was handled above
+            greater.index_add_(0, r, -((v > t[r]) & not_target).long())
+            equal.index_add_(0, r, -((v == t[r]) & not_target).long())
+    rank = greater + torch.div(equal, 2, rounding_mode="floor")
+    if excluded is not None:
+        hit = excluded.items == targets[excluded.rows]  # (P,) target repeats a history item
+        miss = torch.zeros(B, dtype=torch.bool, device=h.device).index_fill_(0, excluded.rows[hit], True)
+        rank = torch.where(miss, torch.full_like(rank, N), rank)
+    return rank
+
+
+def streamed_topk(model: SeqRecModel, h: torch.Tensor, k: int, excluded: Excluded | None = None,
+                  block: int = DEFAULT_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores (B, k), item ids (B, k)) of the k best items 1..N per row, best first; excluded
+    items never appear. Memory: (B, k + block)."""
+    B, N = h.shape[0], model.num_items
+    k = min(k, N)
+    best_s = torch.full((B, 0), float("-inf"), device=h.device)
+    best_i = torch.zeros((B, 0), dtype=torch.long, device=h.device)
+    score = _block_scorer(model, h)
+    for lo in range(1, N + 1, block):
+        hi = min(lo + block, N + 1)
+        s = score(lo, hi).contiguous()  # contiguous: a model may return a broadcast view (Pop)
+        if excluded is not None:
+            r, it = excluded.in_block(lo, hi)
+            s[r, it - lo] = float("-inf")
+        ids = torch.arange(lo, hi, device=h.device).expand(B, -1)
+        cand_s, cand_i = torch.cat([best_s, s], 1), torch.cat([best_i, ids], 1)  # (B, k + C)
+        best_s, pos = cand_s.topk(min(k, cand_s.shape[1]), dim=1)
+        best_i = cand_i.gather(1, pos)
+    return best_s, best_i
