@@ -15,6 +15,8 @@ kwargs; ``num_items`` (a runtime value) is passed at instantiate and only gBCE u
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,8 +85,9 @@ def sampled_softmax(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
     always in the set exactly once, so its own logit is left uncorrected.
     """
     if logq and neg_logq is not None:
-        k = keep.sum(-1, keepdim=True).clamp(min=1)  # (M, 1) negatives actually kept
-        neg = neg - (torch.log(k) + torch.where(torch.isfinite(neg_logq), neg_logq, 0.0))
+        # K counts every draw, dropped hits included: dropping them is what makes the estimate of
+        # sum over the *other* items unbiased when q is the unconditional sampling distribution
+        neg = neg - (math.log(neg.shape[-1]) + torch.where(torch.isfinite(neg_logq), neg_logq, 0.0))
     neg = neg.masked_fill(keep == 0, -torch.inf)
     logits = torch.cat([pos.unsqueeze(-1), neg], dim=-1)  # (M, 1 + K)
     return (torch.logsumexp(logits, dim=-1) - pos).mean()

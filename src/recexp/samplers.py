@@ -61,6 +61,16 @@ class Sampler:
     def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _log_q_cond(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """log_q of ``ids`` as actually drawn: per-row draws redrawn away from the positive come
+        from q conditioned on "not the positive", q_i / (1 - q_pos). (History exclusion is left
+        at this approximation: the history's mass is not removed.)"""
+        log_q = self._log_q(ids)
+        if self.shared or self.exclude == "none":
+            return log_q  # shared: hits are dropped, not redrawn, so q is unconditional
+        p_pos = self._log_q(pos).exp().clamp(max=1 - 1e-6)  # (M,)
+        return log_q - torch.log1p(-p_pos).unsqueeze(1)
+
     def _hits(self, ids: torch.Tensor, pos: torch.Tensor, batch: Batch, rows: torch.Tensor) -> torch.Tensor:
         """(M, K) bool: negative equals the row's positive (or, with ``history``, a history item)."""
         ids = ids.expand(len(pos), -1) if ids.dim() == 1 else ids  # (M, K)
@@ -87,7 +97,7 @@ class Sampler:
             if self.exclude != "none":
                 for _ in range(_REDRAW_ROUNDS):
                     ids = torch.where(self._hits(ids, pos, batch, rows), self._draw(ids.shape, generator), ids)
-        return self._finish(ids, self._log_q(ids), self._log_q(pos), pos, batch, rows)
+        return self._finish(ids, self._log_q_cond(ids, pos), self._log_q(pos), pos, batch, rows)
 
 
 class NoSampler(Sampler):
@@ -192,14 +202,15 @@ class MixedSampler(Sampler):
         self.in_batch.setup(item_counts, device)
         self.extra.setup(item_counts, device)
 
-    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+    def _mix(self, ids: torch.Tensor, pos: torch.Tensor, cond: bool) -> torch.Tensor:
         k1, k2 = self.in_batch.num_negatives, self.extra.num_negatives
-        mix = torch.logaddexp(math.log(k1) + self.in_batch._log_q(ids), math.log(k2) + self.extra._log_q(ids))
-        return mix - math.log(k1 + k2)
+        a, b = ((self.in_batch._log_q_cond(ids, pos), self.extra._log_q_cond(ids, pos)) if cond
+                else (self.in_batch._log_q(ids), self.extra._log_q(ids)))
+        return torch.logaddexp(math.log(k1) + a, math.log(k2) + b) - math.log(k1 + k2)
 
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
         a = self.in_batch.sample(pos, batch, rows, generator)
         b = self.extra.sample(pos, batch, rows, generator)
         ids = torch.cat([a.ids, b.ids], dim=-1)  # (M, K1 + K2) or (K1 + K2,)
-        return self._finish(ids, self._log_q(ids), self._log_q(pos), pos, batch, rows)
+        return self._finish(ids, self._mix(ids, pos, True), self._mix(pos, pos, False), pos, batch, rows)
