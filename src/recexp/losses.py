@@ -4,8 +4,13 @@ Two kinds, declared by ``requires``:
 
 * ``"full"``: ``loss(logits (M, N+1), targets (M,))`` over every item (column 0 is padding and
   arrives as ``-inf``);
-* ``"sampled"``: ``loss(pos (M,), neg (M, K), pos_logq (M,) | None, neg_logq (M, K) | None)`` over
-  the positive and the sampler's negatives; ``*_logq`` are log sampling probabilities.
+* ``"sampled"``: ``loss(pos (M,), neg (M, K), pos_logq (M,) | None, neg_logq (M, K) | (K,) | None)``
+  over the positive and the sampler's negatives; ``*_logq`` are log sampling probabilities.
+  A ``neg_logq`` of ``+inf`` marks a negative the sampler could not avoid (an "accidental hit":
+  the row's own positive, or an excluded history item); every sampled loss drops those.
+
+Every function returns the mean over the ``M`` positives. The module wrappers take explicit
+kwargs; ``num_items`` (a runtime value) is passed at instantiate and only gBCE uses it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,77 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from recexp.errors import ConfigError
+
+
+def _keep(neg: torch.Tensor, neg_logq: torch.Tensor | None) -> torch.Tensor:
+    """(M, K) float mask: 1 for real negatives, 0 for the sampler's accidental hits."""
+    if neg_logq is None:
+        return torch.ones_like(neg)
+    return torch.isfinite(neg_logq).to(neg.dtype).expand_as(neg)
+
+
+def _softmax_weights(neg: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Softmax over each row's kept negatives (BPR-max / TOP1-max weights), (M, K)."""
+    return torch.softmax(neg.masked_fill(keep == 0, -torch.inf), dim=-1).nan_to_num(0.0)
+
+
+def bpr(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """-log sigmoid(s+ - s-), averaged over each row's negatives."""
+    per = -F.logsigmoid(pos.unsqueeze(-1) - neg) * keep  # (M, K)
+    return (per.sum(-1) / keep.sum(-1).clamp(min=1)).mean()
+
+
+def top1(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """GRU4Rec's TOP1: sigmoid(s- - s+) + sigmoid(s-^2), the second term pushing negatives to 0."""
+    per = (torch.sigmoid(neg - pos.unsqueeze(-1)) + torch.sigmoid(neg**2)) * keep  # (M, K)
+    return (per.sum(-1) / keep.sum(-1).clamp(min=1)).mean()
+
+
+def bpr_max(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor, reg: float) -> torch.Tensor:
+    """Hidasi & Karatzoglou 2018: -log sum_j w_j sigmoid(s+ - s_j) + reg * sum_j w_j s_j^2,
+    with w = softmax over the negatives (the hardest negatives dominate)."""
+    w = _softmax_weights(neg, keep)  # (M, K)
+    fit = -torch.log((w * torch.sigmoid(pos.unsqueeze(-1) - neg)).sum(-1) + 1e-24)
+    return (fit + reg * (w * neg**2).sum(-1)).mean()
+
+
+def top1_max(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Hidasi & Karatzoglou 2018: sum_j w_j [sigmoid(s_j - s+) + sigmoid(s_j^2)], w = softmax(s-)."""
+    w = _softmax_weights(neg, keep)
+    return (w * (torch.sigmoid(neg - pos.unsqueeze(-1)) + torch.sigmoid(neg**2))).sum(-1).mean()
+
+
+def bce(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """SASRec's loss: -[log sigmoid(s+) + sum_j log(1 - sigmoid(s_j))]."""
+    return -(F.logsigmoid(pos) + (F.logsigmoid(-neg) * keep).sum(-1)).mean()
+
+
+def gbce(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor, num_items: int, t: float) -> torch.Tensor:
+    """gSASRec's generalised BCE (Petrov & Macdonald 2023): the positive term raised to beta,
+    beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = K / (N - 1) the negative sampling rate.
+    t = 0 is plain BCE; t = 1 calibrates the sigmoid to full-softmax probabilities."""
+    beta = gbce_beta(neg.shape[-1], num_items, t)
+    return -(beta * F.logsigmoid(pos) + (F.logsigmoid(-neg) * keep).sum(-1)).mean()
+
+
+def sampled_softmax(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+                    neg_logq: torch.Tensor | None, logq: bool) -> torch.Tensor:
+    """Softmax cross-entropy over [positive, K negatives].
+
+    With ``logq``, each negative's logit becomes s_j - log(K q_j): then sum_j exp(.) is an unbiased
+    estimate of the partition function over all other items, so the loss (and its gradient)
+    approaches full softmax as K grows (Bengio & Senecal 2008; Yi et al. 2019). The positive is
+    always in the set exactly once, so its own logit is left uncorrected.
+    """
+    if logq and neg_logq is not None:
+        # K counts every draw, dropped hits included: dropping them is what makes the estimate of
+        # sum over the *other* items unbiased when q is the unconditional sampling distribution
+        neg = neg - (math.log(neg.shape[-1]) + torch.where(torch.isfinite(neg_logq), neg_logq, 0.0))
+    neg = neg.masked_fill(keep == 0, -torch.inf)
+    logits = torch.cat([pos.unsqueeze(-1), neg], dim=-1)  # (M, 1 + K)
+    return (torch.logsumexp(logits, dim=-1) - pos).mean()
 
 
 class FullLoss(nn.Module):
@@ -26,13 +102,17 @@ class SampledLoss(nn.Module):
     requires = "sampled"
     name = "sampled"
 
+    def __init__(self, num_items: int = 0) -> None:
+        super().__init__()
+        self.num_items = num_items
+
 
 class CrossEntropy(FullLoss):
     """Softmax cross-entropy over all items (SASRec with full CE: Klenitskiy & Vasilev 2023)."""
 
     name = "ce"
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, num_items: int = 0) -> None:
         super().__init__()
         self.label_smoothing = label_smoothing
 
@@ -110,7 +190,7 @@ class BCE(SampledLoss):
 
     def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
                 neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return -(F.logsigmoid(pos).mean() + F.logsigmoid(-neg).sum(-1).mean())
+        return bce(pos, neg, _keep(neg, neg_logq))
 
 
 class BPR(SampledLoss):
@@ -120,4 +200,79 @@ class BPR(SampledLoss):
 
     def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
                 neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return -F.logsigmoid(pos.unsqueeze(-1) - neg).mean()
+        return bpr(pos, neg, _keep(neg, neg_logq))
+
+
+class TOP1(SampledLoss):
+    """GRU4Rec's regularised pairwise loss (Hidasi et al. 2016)."""
+
+    name = "top1"
+
+    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
+                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+        return top1(pos, neg, _keep(neg, neg_logq))
+
+
+class BPRMax(SampledLoss):
+    """BPR-max with score regularisation ``reg`` (GRU4Rec's ``bpreg``)."""
+
+    name = "bpr_max"
+
+    def __init__(self, reg: float = 1.0, num_items: int = 0) -> None:
+        super().__init__(num_items)
+        if not reg >= 0:
+            raise ConfigError(f"loss.reg={reg}: expected a number >= 0")
+        self.reg = reg
+
+    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
+                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+        return bpr_max(pos, neg, _keep(neg, neg_logq), self.reg)
+
+
+class TOP1Max(SampledLoss):
+    """TOP1-max: softmax-weighted TOP1 (its sigmoid(s^2) term is the score regularisation)."""
+
+    name = "top1_max"
+
+    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
+                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+        return top1_max(pos, neg, _keep(neg, neg_logq))
+
+
+class GBCE(SampledLoss):
+    """Generalised BCE of gSASRec; ``t`` in [0, 1] is its calibration parameter."""
+
+    name = "gbce"
+
+    def __init__(self, t: float = 0.75, num_items: int = 0) -> None:
+        super().__init__(num_items)
+        if not 0.0 <= t <= 1.0:
+            raise ConfigError(f"loss.t={t}: gBCE's calibration parameter must lie in [0, 1]")
+        self.t = t
+
+    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
+                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_items < 2:
+            raise RuntimeError("GBCE needs num_items (passed at instantiate) to know the sampling rate")
+        return gbce(pos, neg, _keep(neg, neg_logq), self.num_items, self.t)
+
+
+class SampledSoftmax(SampledLoss):
+    """Softmax over the positive and sampled negatives, logQ-corrected by default."""
+
+    name = "sampled_softmax"
+
+    def __init__(self, logq: bool = True, num_items: int = 0) -> None:
+        super().__init__(num_items)
+        self.logq = logq
+
+    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
+                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+        return sampled_softmax(pos, neg, _keep(neg, neg_logq), neg_logq, self.logq)
+
+
+def gbce_beta(num_negatives: int, num_items: int, t: float) -> float:
+    """beta of gBCE for K negatives among N items (exposed for the docs and tests)."""
+    alpha = num_negatives / (num_items - 1)
+    return alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+

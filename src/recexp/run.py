@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -45,32 +46,55 @@ def _group_file(group: str, name: str) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def _instantiate_part(node: DictConfig, **runtime: Any) -> Any:
+    """instantiate(), but a ConfigError raised by a constructor reaches the user as its own one
+    line instead of Hydra's InstantiationException wrapping a traceback."""
+    try:
+        return instantiate(node, **runtime)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
 def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
     """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
-    sense with a one-line explanation."""
+    sense with a one-line explanation (the table in docs/combinations.md)."""
     loss_cfg = cfg.loss
     if loss_cfg.get("name") == "auto":
         if not model.trainable:
             loss_cfg = _group_file("loss", "ce")
         else:
             loss_cfg = _group_file("loss", getattr(model, "default_loss", "ce"))
-    loss = instantiate(loss_cfg)
+    loss = _instantiate_part(loss_cfg, num_items=model.num_items)
     sampler_cfg = cfg.sampler
     if sampler_cfg.get("name") == "auto":
         sampler_cfg = _group_file("sampler", "none" if loss.requires == "full" else "uniform")
-    sampler = instantiate(sampler_cfg)
+    sampler = _instantiate_part(sampler_cfg)
     model_name = type(model).__name__
     if model.trainable:
         allowed = getattr(model, "supported_losses", None)
         if allowed is not None and loss.name not in allowed:
             raise ConfigError(f"model={model_name} cannot be trained with loss={loss.name}: "
                               f"it supports {', '.join(allowed) or 'no loss (it is fit by counting)'}")
-        if loss.requires == "full" and sampler.name != "none":
-            raise ConfigError(f"loss={loss.name} scores every item, so sampler={sampler.name} has nothing to do: "
-                              "use sampler=none, or a sampled loss (bce, bpr, sampled_softmax)")
-        if loss.requires == "sampled" and sampler.name == "none":
-            raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
+        check_combination(loss, sampler, model.num_items)
     return loss, sampler
+
+
+def check_combination(loss: Any, sampler: Any, num_items: int) -> None:
+    """One-line ConfigError for every (loss, sampler) pair that cannot work."""
+    if loss.requires == "full" and sampler.name != "none":
+        raise ConfigError(f"loss={loss.name} scores every item, so sampler={sampler.name} has nothing to do: "
+                          "use sampler=none, or a sampled loss (bce, bpr, sampled_softmax, ...)")
+    if loss.requires == "sampled" and sampler.name == "none":
+        raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
+    k = getattr(sampler, "num_negatives", 0) + getattr(getattr(sampler, "extra", None), "num_negatives", 0)
+    if loss.name == "gbce" and not 0 < k < num_items:
+        raise ConfigError(f"loss=gbce with sampler.num_negatives={k}: gBCE's sampling rate K/(N-1) needs "
+                          f"1 <= K < N={num_items} items")
+    if loss.name in ("bpr_max", "top1_max") and k < 2:
+        raise ConfigError(f"loss={loss.name} weights negatives by a softmax over them: with "
+                          f"sampler.num_negatives={k} it is just bpr/top1 -- use more negatives or that loss")
 
 
 def make_tracker(cfg: DictConfig) -> Tracker:

@@ -3,7 +3,13 @@
 A sampler is set up once with the training item counts, then ``sample(pos, batch, rows)``
 returns :class:`Negatives` for the ``M`` positives ``pos`` (``rows`` maps each to its batch row,
 whose sequence is the user's visible history). Each sampler reports the log-probability of what
-it drew so sampled softmax can apply the logQ correction.
+it drew, so sampled softmax can apply the logQ correction.
+
+Exclusion (``exclude=positive|history``): per-row draws that hit an excluded item are redrawn a
+fixed number of times (no host sync to test for "done"); whatever still hits -- and, with
+``shared`` negatives, every hit, since one set serves all rows -- gets ``log_q = +inf``, which
+every sampled loss reads as "drop this negative" (see ``recexp.losses``). ``log_q`` is then
+(M, K) even for shared ids (K,).
 """
 
 from __future__ import annotations
@@ -14,69 +20,197 @@ from dataclasses import dataclass
 import torch
 
 from recexp.data.batches import Batch
+from recexp.errors import ConfigError
+
+_REDRAW_ROUNDS = 3  # P(survive) = p_hit^4: < 1e-6 for p_hit < 3%
 
 
 @dataclass
 class Negatives:
     ids: torch.Tensor  # (M, K) per positive, or (K,) shared by all positives
-    log_q: torch.Tensor | None = None  # same shape as ids: log P(draw)
+    log_q: torch.Tensor | None = None  # (M, K) or (K,): log P(draw); +inf = excluded item, drop it
     pos_log_q: torch.Tensor | None = None  # (M,) log P(positive would be drawn)
 
 
 class Sampler:
-    """Base: ``num_negatives`` per positive (or shared), never the positive itself."""
+    """Base: ``num_negatives`` per positive (or in total when ``shared``); subclasses implement
+    ``_draw`` (ids of a shape) and ``_log_q`` (log-probability of ids, same shape)."""
 
     name = "base"
 
     def __init__(self, num_negatives: int = 1, shared: bool = False, exclude: str = "positive") -> None:
         if exclude not in ("positive", "history", "none"):
-            raise ValueError(f"sampler.exclude={exclude!r}: expected positive|history|none")
-        self.num_negatives, self.shared, self.exclude = num_negatives, shared, exclude
+            raise ConfigError(f"sampler.exclude={exclude!r}: expected positive, history or none")
+        if int(num_negatives) < 1:
+            raise ConfigError(f"sampler.num_negatives={num_negatives}: expected at least 1")
+        self.num_negatives, self.shared, self.exclude = int(num_negatives), bool(shared), exclude
         self.num_items = 0
+        self.device = torch.device("cpu")
 
     def setup(self, item_counts: torch.Tensor, device: torch.device) -> None:
+        """``item_counts`` (N+1,): training interactions per item id, index 0 = padding."""
         self.num_items = len(item_counts) - 1
         self.device = device
 
-    def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
-               generator: torch.Generator | None = None) -> Negatives:
-        raise NotImplementedError
-
-
-class NoSampler(Sampler):
-    """For full-softmax losses: nothing to draw."""
-
-    name = "none"
-
-    def __init__(self) -> None:
-        super().__init__(num_negatives=0)
-
-    def sample(self, pos, batch, rows, generator=None) -> Negatives:  # noqa: ANN001
-        raise RuntimeError("sampler=none draws no negatives; pair it with a full loss such as loss=ce")
-
-
-class UniformSampler(Sampler):
-    """Uniform over 1..N. Collisions with the positive (or the history) are redrawn a few
-    times in a vectorized loop; the rare survivors are kept (their effect is negligible)."""
-
-    name = "uniform"
+    def _begin(self, pos: torch.Tensor) -> None:
+        """Per-batch state (in-batch samplers read the batch's positives here)."""
 
     def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
-        return torch.randint(1, self.num_items + 1, shape, device=self.device, generator=generator)
+        raise NotImplementedError
+
+    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _log_q_cond(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """log_q of ``ids`` as actually drawn: per-row draws redrawn away from the positive come
+        from q conditioned on "not the positive", q_i / (1 - q_pos). (History exclusion is left
+        at this approximation: the history's mass is not removed.)"""
+        log_q = self._log_q(ids)
+        if self.shared or self.exclude == "none":
+            return log_q  # shared: hits are dropped, not redrawn, so q is unconditional
+        p_pos = self._log_q(pos).exp().clamp(max=1 - 1e-6)  # (M,)
+        return log_q - torch.log1p(-p_pos).unsqueeze(1)
+
+    def _hits(self, ids: torch.Tensor, pos: torch.Tensor, batch: Batch, rows: torch.Tensor) -> torch.Tensor:
+        """(M, K) bool: negative equals the row's positive (or, with ``history``, a history item)."""
+        ids = ids.expand(len(pos), -1) if ids.dim() == 1 else ids  # (M, K)
+        bad = ids == pos.unsqueeze(1)
+        if self.exclude == "history":  # (M, K, L) compare: fine for per-row K; heavy for large shared K
+            bad |= (ids.unsqueeze(-1) == batch.seq[rows].unsqueeze(1)).any(-1)
+        return bad
+
+    def _finish(self, ids: torch.Tensor, log_q: torch.Tensor, pos_log_q: torch.Tensor, pos: torch.Tensor,
+                batch: Batch, rows: torch.Tensor) -> Negatives:
+        if self.exclude != "none":
+            bad = self._hits(ids, pos, batch, rows)
+            log_q = log_q.expand(bad.shape).masked_fill(bad, math.inf)
+        return Negatives(ids, log_q, pos_log_q)
 
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
+        self._begin(pos)
         K = self.num_negatives
         if self.shared:
             ids = self._draw((K,), generator)
         else:
             ids = self._draw((len(pos), K), generator)
             if self.exclude != "none":
-                for _ in range(3):  # fixed rounds: no host-device sync to test for "done"
-                    bad = ids == pos.unsqueeze(1)
-                    if self.exclude == "history":
-                        bad |= (ids.unsqueeze(-1) == batch.seq[rows].unsqueeze(1)).any(-1)
-                    ids = torch.where(bad, self._draw(ids.shape, generator), ids)
-        log_q = -math.log(self.num_items)
-        return Negatives(ids, torch.full(ids.shape, log_q, device=ids.device),
-                         torch.full(pos.shape, log_q, device=pos.device))
+                for _ in range(_REDRAW_ROUNDS):
+                    ids = torch.where(self._hits(ids, pos, batch, rows), self._draw(ids.shape, generator), ids)
+        return self._finish(ids, self._log_q_cond(ids, pos), self._log_q(pos), pos, batch, rows)
+
+
+class NoSampler(Sampler):
+    """For full-softmax losses: nothing to draw. Accepts (and ignores) the common sampler keys so
+    a sweep preset can set them once for every sampler it crosses."""
+
+    name = "none"
+
+    def __init__(self, num_negatives: int = 0, shared: bool = False, exclude: str = "none") -> None:
+        super().__init__(num_negatives=1)
+        self.num_negatives = 0
+
+    def sample(self, pos, batch, rows, generator=None) -> Negatives:  # noqa: ANN001
+        raise RuntimeError("sampler=none draws no negatives; pair it with a full loss such as loss=ce")
+
+
+class UniformSampler(Sampler):
+    """Uniform over items 1..N."""
+
+    name = "uniform"
+
+    def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randint(1, self.num_items + 1, shape, device=self.device, generator=generator)
+
+    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.full(ids.shape, -math.log(self.num_items), device=ids.device)
+
+
+class PopularitySampler(Sampler):
+    """P(i) proportional to count(i)^alpha over the training counts; alpha = 0 is uniform,
+    alpha = 1 is the empirical item distribution. Drawn by inverse CDF (searchsorted)."""
+
+    name = "popularity"
+
+    def __init__(self, num_negatives: int = 1, shared: bool = False, exclude: str = "positive",
+                 alpha: float = 1.0) -> None:
+        super().__init__(num_negatives, shared, exclude)
+        if not (math.isfinite(alpha) and alpha >= 0):
+            raise ConfigError(f"sampler.alpha={alpha}: expected a finite number >= 0")
+        self.alpha = float(alpha)
+
+    def setup(self, item_counts: torch.Tensor, device: torch.device) -> None:
+        super().setup(item_counts, device)
+        w = item_counts[1:].to(device=device, dtype=torch.float64).pow(self.alpha)  # (N,); 0^0 = 1
+        if not float(w.sum()) > 0:
+            raise ConfigError("sampler=popularity: the training split has no item counts")
+        p = w / w.sum()
+        self.cdf = torch.cumsum(p, 0)  # (N,)
+        self.cdf[-1] = 1.0
+        # (N+1,) log P(i); padding and unseen items (alpha > 0) are never drawn: -inf
+        self.log_p = torch.cat([torch.full((1,), -math.inf, device=device, dtype=torch.float64), p.log()]).float()
+
+    def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+        u = torch.rand(shape, device=self.device, dtype=torch.float64, generator=generator)
+        return (torch.searchsorted(self.cdf, u, right=True) + 1).clamp(max=self.num_items)
+
+    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.log_p[ids]
+
+
+class InBatchSampler(Sampler):
+    """Negatives are other positives of the same mini-batch: K of them per row (or shared), drawn
+    uniformly over the batch's M positive slots -- so item i comes with probability c_i / M, its
+    count in the batch (popularity-like). Never builds an (M, M) matrix."""
+
+    name = "in_batch"
+
+    def _begin(self, pos: torch.Tensor) -> None:
+        self._pool = pos  # (M,)
+        counts = torch.bincount(pos, minlength=self.num_items + 1).float()  # (N+1,)
+        self._log_p = (counts / max(len(pos), 1)).log()  # -inf for items absent from the batch
+
+    def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+        idx = torch.randint(0, len(self._pool), shape, device=self._pool.device, generator=generator)
+        return self._pool[idx]
+
+    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._log_p[ids]
+
+
+class MixedSampler(Sampler):
+    """GRU4Rec's improved training (Hidasi & Karatzoglou 2018): ``num_negatives`` in-batch
+    negatives plus ``extra_negatives`` drawn uniformly or by popularity^alpha.
+
+    The K = K1 + K2 draws come from a mixture, so each id's log_q is the mixture's:
+    log((K1 q_batch(i) + K2 q_extra(i)) / K), which keeps logQ-corrected sampled softmax unbiased.
+    """
+
+    name = "mixed"
+
+    def __init__(self, num_negatives: int = 1, shared: bool = False, exclude: str = "positive",
+                 extra_negatives: int = 1, extra: str = "popularity", alpha: float = 1.0) -> None:
+        super().__init__(num_negatives, shared, exclude)
+        if extra not in ("uniform", "popularity"):
+            raise ConfigError(f"sampler.extra={extra!r}: expected uniform or popularity")
+        self.in_batch = InBatchSampler(num_negatives, shared, exclude)
+        self.extra: Sampler = (UniformSampler(extra_negatives, shared, exclude) if extra == "uniform"
+                               else PopularitySampler(extra_negatives, shared, exclude, alpha))
+
+    def setup(self, item_counts: torch.Tensor, device: torch.device) -> None:
+        super().setup(item_counts, device)
+        self.in_batch.setup(item_counts, device)
+        self.extra.setup(item_counts, device)
+
+    def _mix(self, ids: torch.Tensor, pos: torch.Tensor, cond: bool) -> torch.Tensor:
+        k1, k2 = self.in_batch.num_negatives, self.extra.num_negatives
+        a, b = ((self.in_batch._log_q_cond(ids, pos), self.extra._log_q_cond(ids, pos)) if cond
+                else (self.in_batch._log_q(ids), self.extra._log_q(ids)))
+        return torch.logaddexp(math.log(k1) + a, math.log(k2) + b) - math.log(k1 + k2)
+
+    def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
+               generator: torch.Generator | None = None) -> Negatives:
+        a = self.in_batch.sample(pos, batch, rows, generator)
+        b = self.extra.sample(pos, batch, rows, generator)
+        ids = torch.cat([a.ids, b.ids], dim=-1)  # (M, K1 + K2) or (K1 + K2,)
+        return self._finish(ids, self._mix(ids, pos, True), self._mix(pos, pos, False), pos, batch, rows)
