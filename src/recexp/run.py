@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -45,10 +46,25 @@ def _group_file(group: str, name: str) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def instantiate_user(node: DictConfig, **kwargs: Any) -> Any:
+    """``instantiate``, but a :class:`UserError` raised by a constructor (a bad config value)
+    comes out as itself, one line, instead of wrapped in Hydra's InstantiationException."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
 def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
     """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
     sense with a one-line explanation."""
     loss_cfg = cfg.loss
+    if not model.trainable and loss_cfg.get("name") != "auto":
+        asked = getattr(instantiate(loss_cfg), "name", loss_cfg.get("_target_"))
+        raise ConfigError(f"model={type(model).__name__} is fit by counting, not trained: loss={asked} "
+                          "has nothing to train (drop the loss override, i.e. loss=auto)")
     if loss_cfg.get("name") == "auto":
         if not model.trainable:
             loss_cfg = _group_file("loss", "ce")
@@ -124,7 +140,7 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict) 
                    OmegaConf.to_container(cfg.split, resolve=True), splitter,
                    Path(str(cfg.data_dir)).expanduser(), Path(str(cfg.paths.cache_dir)))
     prep_s = time.perf_counter() - t0
-    model = instantiate(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
+    model = instantiate_user(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
     loss, sampler = build_loss_and_sampler(cfg, model)
     evaluator = instantiate(cfg.eval)
     trainer = instantiate(cfg.trainer)

@@ -6,7 +6,8 @@ near gamma_l + T + t_u:
 
     score(u, l, i) = beta_i - d(gamma_l + T + t_u, gamma_i)
 
-with ``d`` the L2 distance (``distance: l2``, the paper's choice) or its square. The query is the
+with ``d`` the L2 distance (``distance: l2``, the paper's choice; smoothed as sqrt(d^2 + 1e-5))
+or its square. The query is the
 translated point (..., D); :meth:`score` handles all items, (K,) shared and (..., K) candidates.
 Trained with BPR (the paper's S-BPR).
 """
@@ -49,5 +50,7 @@ class TransRec(SeqRecModel):
 
     def score(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         d2 = -neg_sq_dist(h, self.points(), items)  # (..., N+1) or (..., K)
-        d = d2.clamp(min=1e-12).sqrt() if self.distance == "l2" else d2
+        # smoothed sqrt: finite gradient at d = 0 (a repeated item) and no blow-up of float32
+        # rounding in the expanded d^2 near 0, so all-items and candidate scores agree
+        d = (d2.clamp(min=0) + 1e-5).sqrt() if self.distance == "l2" else d2
         return pick(self.bias.expand(*h.shape[:-1], -1), items) - d
