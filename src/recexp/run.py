@@ -46,9 +46,9 @@ def _group_file(group: str, name: str) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def _instantiate_part(node: DictConfig, **runtime: Any) -> Any:
-    """instantiate(), but a ConfigError raised by a constructor reaches the user as its own one
-    line instead of Hydra's InstantiationException wrapping a traceback."""
+def instantiate_user(node: DictConfig, **runtime: Any) -> Any:
+    """``instantiate``, but a :class:`UserError` raised by a constructor (a bad config value)
+    comes out as itself, one line, instead of wrapped in Hydra's InstantiationException."""
     try:
         return instantiate(node, **runtime)
     except InstantiationException as exc:
@@ -61,16 +61,20 @@ def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
     """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
     sense with a one-line explanation (the table in docs/combinations.md)."""
     loss_cfg = cfg.loss
+    if not model.trainable and loss_cfg.get("name") != "auto":
+        asked = getattr(instantiate(loss_cfg), "name", loss_cfg.get("_target_"))
+        raise ConfigError(f"model={type(model).__name__} is fit by counting, not trained: loss={asked} "
+                          "has nothing to train (drop the loss override, i.e. loss=auto)")
     if loss_cfg.get("name") == "auto":
         if not model.trainable:
             loss_cfg = _group_file("loss", "ce")
         else:
             loss_cfg = _group_file("loss", getattr(model, "default_loss", "ce"))
-    loss = _instantiate_part(loss_cfg, num_items=model.num_items)
+    loss = instantiate_user(loss_cfg, num_items=model.num_items)
     sampler_cfg = cfg.sampler
     if sampler_cfg.get("name") == "auto":
         sampler_cfg = _group_file("sampler", "none" if loss.requires == "full" else "uniform")
-    sampler = _instantiate_part(sampler_cfg)
+    sampler = instantiate_user(sampler_cfg)
     model_name = type(model).__name__
     if model.trainable:
         allowed = getattr(model, "supported_losses", None)
@@ -148,7 +152,7 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict) 
                    OmegaConf.to_container(cfg.split, resolve=True), splitter,
                    Path(str(cfg.data_dir)).expanduser(), Path(str(cfg.paths.cache_dir)))
     prep_s = time.perf_counter() - t0
-    model = instantiate(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
+    model = instantiate_user(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
     loss, sampler = build_loss_and_sampler(cfg, model)
     evaluator = instantiate(cfg.eval)
     trainer = instantiate(cfg.trainer)
