@@ -1,0 +1,56 @@
+"""BERT4Rec (Sun et al., CIKM 2019): a bidirectional transformer trained with the cloze task.
+
+Training: a fraction ``mask_prob`` of each window's items is replaced by the [mask] token
+(id ``num_items + 1``) and predicted from both sides; rows where nothing was drawn get their last
+item masked so every window contributes. Evaluation: the [mask] token is appended after the
+history and its output is the query, so the input never contains the item being predicted.
+The encoder is SASRec's (``causal=False``, one extra token id).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from recexp.data.batches import Batch
+from recexp.models.sasrec import SASRec
+
+
+class BERT4Rec(SASRec):
+    def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
+                 num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.2,
+                 mask_prob: float = 0.2) -> None:
+        if not 0.0 < mask_prob <= 1.0:
+            raise ValueError(f"mask_prob={mask_prob} must be in (0, 1]")
+        # max_len + 1 positions: a training window (max_len + 1 items) or history + [mask]
+        super().__init__(num_items, num_users, max_len=max_len + 1, hidden_size=hidden_size,
+                         num_blocks=num_blocks, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout,
+                         causal=False, extra_tokens=1)
+        self.mask_id = num_items + 1
+        self.mask_prob = mask_prob
+
+    def cloze(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) left-padded ids -> (masked input (B, T), targets (B, T): original id where masked,
+        0 elsewhere). Draws from the global torch generator (seeded by the run)."""
+        real = window > 0
+        masked = real & (torch.rand(window.shape, device=window.device) < self.mask_prob)
+        none = ~masked.any(1, keepdim=True)  # (B, 1)
+        last = torch.zeros_like(masked)
+        last[:, -1] = True
+        masked |= none & last & real
+        inp = torch.where(masked, torch.full_like(window, self.mask_id), window)
+        return inp, torch.where(masked, window, torch.zeros_like(window))
+
+    def train_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        assert batch.targets is not None
+        # the whole window: inputs plus the last next-item target (the newest item)
+        window = torch.cat([batch.seq, batch.targets[:, -1:]], 1)  # (B, T + 1)
+        inp, targets = self.cloze(window)
+        return self.encode(inp), targets
+
+    def eval_input(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, T) history -> (B, T + 1) history followed by [mask] (the last max_len items kept)."""
+        mask = torch.full((seq.shape[0], 1), self.mask_id, dtype=seq.dtype, device=seq.device)
+        return torch.cat([seq, mask], 1)[:, -self.max_len :]
+
+    def query(self, batch: Batch) -> torch.Tensor:
+        return self.encode(self.eval_input(batch.seq))[:, -1]  # (B, D) output at [mask]

@@ -1,0 +1,48 @@
+"""GRU4Rec (Hidasi et al., ICLR 2016; Hidasi & Karatzoglou, CIKM 2018): a GRU over the item
+sequence; the hidden state at step t, projected to the embedding size, is the query for item t+1.
+
+Scores are dot products with the item embedding (shared between input and output, as in the
+2018 paper's "constrained embedding" variant), so any loss and sampler of the project applies:
+the paper's in-batch negatives and BPR-max / TOP1-max are the ``loss`` and ``sampler`` groups'
+job, not the model's. ``embedding_size=0`` keeps a separate input layer of the hidden size only
+for the output (the closest thing to the paper's one-hot input that fits a shared scorer).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from recexp.data.batches import Batch
+from recexp.models.base import SeqRecModel
+from recexp.models.rnn import left_align, restore
+
+
+class GRU4Rec(SeqRecModel):
+    # Full softmax CE: the strongest of the paper family's losses on these data sizes, and needs
+    # no sampler; BPR-max with many in-batch/sampled negatives is a preset (loss=bpr_max).
+    default_loss = "ce"
+
+    def __init__(self, num_items: int, num_users: int = 0, embedding_size: int = 64, hidden_size: int = 100,
+                 num_layers: int = 1, dropout_emb: float = 0.25, dropout_hidden: float = 0.0) -> None:
+        super().__init__(num_items, num_users)
+        if hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(f"hidden_size={hidden_size} and num_layers={num_layers} must be positive")
+        emb = embedding_size if embedding_size > 0 else hidden_size
+        self.item_emb = nn.Embedding(num_items + 1, emb, padding_idx=0)
+        self.emb_drop = nn.Dropout(dropout_emb)
+        self.gru = nn.GRU(emb, hidden_size, num_layers, batch_first=True,
+                          dropout=dropout_hidden if num_layers > 1 else 0.0)
+        self.out_drop = nn.Dropout(dropout_hidden)
+        self.proj = nn.Linear(hidden_size, emb)  # hidden state -> item space
+        nn.init.xavier_normal_(self.item_emb.weight)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        seq, back = left_align(batch.seq)  # (B, L) right-padded
+        h, _ = self.gru(self.emb_drop(self.item_emb(seq)))  # (B, L, H); step t saw items <= t only
+        return restore(self.proj(self.out_drop(h)), back, batch.seq)  # (B, L, D) back to left padding
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight
