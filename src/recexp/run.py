@@ -155,6 +155,8 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict) 
     model = instantiate_user(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
     loss, sampler = build_loss_and_sampler(cfg, model)
     evaluator = instantiate(cfg.eval)
+    if hasattr(evaluator, "set_popularity"):  # beyond-accuracy metrics / popularity-sampled candidates
+        evaluator.set_popularity(data.item_counts())
     trainer = instantiate(cfg.trainer)
     tracker.set_tags({"recexp.dataset_fingerprint": data.fingerprint, "recexp.device": str(device),
                       "recexp.model": type(model).__name__, "recexp.loss": getattr(loss, "name", ""),

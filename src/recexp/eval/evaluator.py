@@ -7,8 +7,10 @@ import pandas as pd
 import torch
 
 from recexp.data.batches import EvalBatches
+from recexp.errors import ConfigError
+from recexp.eval.beyond import BEYOND, BeyondAccuracy
 from recexp.eval.metrics import all_metrics
-from recexp.eval.ranking import DEFAULT_BLOCK, Excluded, target_ranks
+from recexp.eval.ranking import DEFAULT_BLOCK, Excluded, streamed_topk, target_ranks
 from recexp.models.base import SeqRecModel
 
 
@@ -20,29 +22,21 @@ class FullRanking:
     mode = "full"
 
     def __init__(self, ks: list[int] = (5, 10, 20), metrics: list[str] = ("hr", "ndcg", "mrr"),
-                 mask_history: bool = True, batch_size: int = 1024, item_block: int = DEFAULT_BLOCK) -> None:
+                 mask_history: bool = True, batch_size: int = 1024, item_block: int = DEFAULT_BLOCK,
+                 beyond: list[str] = ()) -> None:
         self.ks, self.metrics = [int(k) for k in ks], list(metrics)
         self.mask_history, self.batch_size = mask_history, batch_size
         self.item_block = int(item_block)
+        self.beyond, self.item_counts = list(beyond), None
+        if set(self.beyond) - set(BEYOND):
+            raise ConfigError(f"eval.beyond={self.beyond}: expected a subset of {list(BEYOND)}")
+
+    def set_popularity(self, item_counts: np.ndarray) -> None:
+        """Training counts per item (N+1,): enables the beyond-accuracy metrics (``beyond``)."""
+        self.item_counts = torch.as_tensor(item_counts)
 
     def protocol(self) -> dict[str, object]:
-        return {"mode": self.mode, "mask_history": self.mask_history, "ks": self.ks}
-
-    def scores(self, model: SeqRecModel, data: EvalBatches, rows: torch.Tensor, batch) -> torch.Tensor:
-        # contiguous(): a model may return a broadcast view (Pop); masking writes in place.
-        s = model.score(model.query(batch)).float().contiguous()  # (B, N+1)
-        s[:, 0] = float("-inf")
-        if self.mask_history:
-            r, items = data.hist.flat_members(rows)
-            s.index_put_((r, items), torch.tensor(float("-inf"), device=s.device))
-        return s
-
-    def ranks(self, model: SeqRecModel, data: EvalBatches, rows: torch.Tensor, batch, targets: torch.Tensor
-              ) -> torch.Tensor:
-        """(B,) target ranks, streamed over item blocks (``eval/ranking.py``); same values as
-        ``target_rank(self.scores(...), targets)`` except that a masked target gets rank N."""
-        excluded = Excluded(*data.hist.flat_members(rows), len(rows)) if self.mask_history else None
-        return target_ranks(model, model.query(batch), targets, excluded, self.item_block)
+        return {"mode": self.mode, "mask_history": self.mask_history, "ks": self.ks, "beyond": self.beyond}
 
     @torch.no_grad()
     def evaluate(self, model: SeqRecModel, data: EvalBatches, per_user: bool = False
@@ -50,22 +44,37 @@ class FullRanking:
         was_training = model.training
         model.eval()
         sums: dict[str, torch.Tensor] = {}
-        ranks, order = [], []
+        ranks, order, extra = [], [], []
+        acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
+               if self.beyond and self.item_counts is not None else None)
         for rows, batch, targets in data.iterate(self.batch_size):
-            rank = self.ranks(model, data, rows, batch, targets)
-            for key, v in all_metrics(rank, self.ks, self.metrics).items():
+            h = model.query(batch)  # (B, D)
+            # the full history is excluded from the ranking, not just the model's input window
+            excluded = Excluded(*data.hist.flat_members(rows), len(rows)) if self.mask_history else None
+            rank = target_ranks(model, h, targets, excluded, self.item_block)  # streamed over item blocks
+            values = all_metrics(rank, self.ks, self.metrics)
+            if acc is not None:  # top-K lists on the device: (B, max K)
+                values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, self.item_block)[1])
+            for key, v in values.items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:
                 ranks.append(rank)
                 order.append(rows)
+                extra.append({k: v for k, v in values.items() if k.split("_")[0] in self.beyond})
         model.train(was_training)
         n = max(len(data), 1)
         means = {k: float(v) / n for k, v in sums.items()}  # one sync per metric, at the end
+        if acc is not None:
+            means |= {k: float(v) for k, v in acc.totals().items()}
         table = None
         if per_user:
             rank = torch.empty(len(data), dtype=torch.long, device=data.device)
             rank[torch.cat(order)] = torch.cat(ranks)  # back to example order
             cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics).items()}
+            for key in (extra[0] if extra else {}):  # per-example beyond-accuracy values
+                col = torch.empty(len(data), device=data.device)
+                col[torch.cat(order)] = torch.cat([e[key] for e in extra])
+                cols[key] = col.cpu().numpy()
             table = pd.DataFrame({"user": data.hist.users.cpu().numpy(), "target": data.targets.cpu().numpy(),
                                   "rank": rank.cpu().numpy().astype(np.int64), **cols})
         return means, table
