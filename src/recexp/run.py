@@ -108,6 +108,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     if plan.skip is not None:  # a rerun of an interrupted sweep: this job already FINISHED
         log.info("skipped: run %s already FINISHED with this config (hash %s)", plan.skipped_run_id, chash)
         return {**plan.skip, "skipped": 1.0}
+    if plan.resume_run_id:
+        log.info("resuming run %s from %s (its job died)", plan.resume_run_id, plan.resume_from)
     tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", resolved, tags, resume_run_id=plan.resume_run_id)
     status = "FAILED"
     try:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import uuid
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from recexp.errors import UserError
 from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
 
 
@@ -28,7 +30,13 @@ class SweepCallback(Callback):
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri(config.tracking.get("uri"), config.paths.get("runs_dir"))
-        exp_id = ensure_experiment(self.uri, config.tracking.experiment)
+        try:
+            exp_id = ensure_experiment(self.uri, config.tracking.experiment)
+        except UserError as exc:
+            # Hydra turns a callback's Exception into a warning and launches the jobs anyway;
+            # a store no job can reach stops the whole sweep, in one line, before any job starts
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         overrides = " ".join(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
         key = hashlib.sha256(overrides.encode()).hexdigest()[:16]
         client = MlflowClient(self.uri)
