@@ -38,10 +38,18 @@ def pg_bin(name: str) -> str:
 
 
 def have_postgres() -> bool:
+    """PostgreSQL's tools are installed (and, as root, the ``postgres`` user to run them as)."""
     try:
         pg_bin("initdb"), pg_bin("pg_ctl")
     except ConfigError:
         return False
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return False
     return True
 
 

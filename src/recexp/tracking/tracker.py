@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from recexp.tracking.resume import BEAT_TAG, Previous, find_previous
-from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, check_server, ensure_experiment, tracking_uri
+from recexp.tracking.store import (
+    PARENT_ENV,
+    SWEEP_ENV,
+    check_server,
+    ensure_experiment,
+    tracking_uri,
+)
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
