@@ -10,7 +10,7 @@ HAS_GPU   := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/de
 ARGS      ?=
 PORT      ?= 5000
 
-.PHONY: install train test test-slow test-gpu lint ui bench clean
+.PHONY: install train test test-slow test-gpu lint ui bench clean mlflow-server mlflow-server-stop
 
 install: $(STAMP)
 
@@ -42,6 +42,14 @@ ui: install               ## MLflow UI over the default store runs/mlflow.db
 	mkdir -p runs
 	# job execution (huey workers for MLflow's GenAI jobs) is not needed to browse runs
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/runs/mlflow.db" --host 127.0.0.1 --port $(PORT) --workers 1
+
+SERVER_ROOT ?= runs/server
+PG_PORT     ?= 5433
+mlflow-server: install    ## team tracking server on 127.0.0.1:$(PORT), PostgreSQL-backed (then: recexp train tracking=server)
+	$(BIN)/python -m recexp.tracking.server start --root $(SERVER_ROOT) --port $(PORT) --pg-port $(PG_PORT)
+
+mlflow-server-stop: install
+	$(BIN)/python -m recexp.tracking.server stop --root $(SERVER_ROOT)
 
 bench: install
 	$(BIN)/python bench/bench_speed.py $(ARGS)

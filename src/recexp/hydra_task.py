@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -43,6 +43,11 @@ def task(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
+    if multirun:  # parallel local jobs on a multi-GPU host: one device each
+        from recexp.train.gpu_pin import pinned_device
+
+        with open_dict(cfg):
+            cfg.device = pinned_device(cfg.device, int(hc.job.num))
     try:
         metrics = train(cfg, out)
     except UserError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from pathlib import Path
@@ -18,7 +19,11 @@ from recexp.config import conf_dir
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
+from recexp.tracking import resume
 from recexp.tracking.tracker import MlflowTracker, Tracker
+from recexp.train import checkpoint
+
+log = logging.getLogger("recexp")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,7 +113,8 @@ def make_tracker(cfg: DictConfig) -> Tracker:
         return Tracker()
     if backend != "mlflow":
         raise ConfigError(f"tracking.backend={backend!r}: expected mlflow or none")
-    return MlflowTracker(uri=t.get("uri"), experiment=t.experiment, runs_dir=cfg.paths.runs_dir)
+    return MlflowTracker(uri=t.get("uri"), experiment=t.experiment, runs_dir=cfg.paths.runs_dir,
+                         stale_after_s=float(t.get("stale_after_s", 1800)))
 
 
 def run_name(cfg: DictConfig, model, loss) -> str:
@@ -123,10 +129,19 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),
             "recexp.dataset": str(cfg.dataset.name)}
-    tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", resolved, tags)
+    chash = resume.config_hash(resolved)
+    tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir)}
+    plan = resume.plan(tracker, chash, bool(cfg.tracking.get("resume", False)),
+                       lambda p: checkpoint.load_resumable(p, "cpu") is not None)
+    if plan.skip is not None:  # a rerun of an interrupted sweep: this job already FINISHED
+        log.info("skipped: run %s already FINISHED with this config (hash %s)", plan.skipped_run_id, chash)
+        return {**plan.skip, "skipped": 1.0}
+    if plan.resume_run_id:
+        log.info("resuming run %s from %s (its job died)", plan.resume_run_id, plan.resume_from)
+    tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", resolved, tags, resume_run_id=plan.resume_run_id)
     status = "FAILED"
     try:
-        out = _train(cfg, output_dir, tracker, resolved)
+        out = _train(cfg, output_dir, tracker, resolved, plan.resume_from)
         status = "FINISHED"
         return out
     except KeyboardInterrupt:
@@ -143,7 +158,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         tracker.end(status)
 
 
-def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict) -> dict[str, float]:
+def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
+           resume_from: Path | None = None) -> dict[str, float]:
     seed_everything(int(cfg.seed))
     device = resolve_device(cfg.device)
     splitter = instantiate(cfg.split)
@@ -167,10 +183,12 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict) 
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(metrics, step=epoch)
+        tracker.heartbeat()
 
     t1 = time.perf_counter()
     result = trainer.fit(model, loss, sampler, data, evaluator, int(cfg.max_len), device, seed=int(cfg.seed),
-                         on_epoch=on_epoch, ckpt_dir=output_dir, config=resolved)
+                         on_epoch=on_epoch, ckpt_dir=output_dir, config=resolved,
+                         resume_from=resume_from)
     fit_s = time.perf_counter() - t1
     t2 = time.perf_counter()
     test_metrics, per_user = evaluator.evaluate(model, EvalBatches(data.test, int(cfg.max_len), device),

@@ -1,15 +1,21 @@
 """Hydra callback that makes a multirun one thing in MLflow: the store is initialised once in
-the parent process (avoiding SQLite's first-use race), and a parent run holds every job."""
+the parent process (avoiding SQLite's first-use race), and a parent run holds every job.
+
+Rerunning the same sweep command (same task overrides) continues the earlier sweep's parent run,
+so the jobs it skips (already FINISHED) and the ones it resumes stay under one parent."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 import uuid
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from recexp.errors import UserError
 from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
 
 
@@ -24,13 +30,30 @@ class SweepCallback(Callback):
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri(config.tracking.get("uri"), config.paths.get("runs_dir"))
-        exp_id = ensure_experiment(self.uri, config.tracking.experiment)
-        sweep_id = os.environ.get(SWEEP_ENV) or uuid.uuid4().hex[:12]
+        try:
+            exp_id = ensure_experiment(self.uri, config.tracking.experiment)
+        except UserError as exc:
+            # Hydra turns a callback's Exception into a warning and launches the jobs anyway;
+            # a store no job can reach stops the whole sweep, in one line, before any job starts
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         overrides = " ".join(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
-        tags = {"recexp.sweep_id": sweep_id, "recexp.sweep_overrides": overrides,
-                "recexp.role": "sweep", "mlflow.note.content": str(config.get("hypothesis") or "")}
-        run = MlflowClient(self.uri).create_run(exp_id, run_name=f"sweep-{sweep_id}", tags=tags)
-        self.parent_id = run.info.run_id
+        key = hashlib.sha256(overrides.encode()).hexdigest()[:16]
+        client = MlflowClient(self.uri)
+        earlier = []
+        if config.tracking.get("resume", False):
+            earlier = client.search_runs([exp_id], f"tags.`recexp.role` = 'sweep' and tags.`recexp.sweep_key` = '{key}'",
+                                         max_results=1, order_by=["attributes.start_time DESC"])
+        if earlier:  # the same command again: continue that sweep (its FINISHED jobs are skipped)
+            self.parent_id = earlier[0].info.run_id
+            sweep_id = earlier[0].data.tags.get("recexp.sweep_id") or uuid.uuid4().hex[:12]
+            client.update_run(self.parent_id, status="RUNNING")
+            client.set_tag(self.parent_id, "recexp.reruns", str(int(earlier[0].data.tags.get("recexp.reruns", "0")) + 1))
+        else:
+            sweep_id = os.environ.get(SWEEP_ENV) or uuid.uuid4().hex[:12]
+            tags = {"recexp.sweep_id": sweep_id, "recexp.sweep_overrides": overrides, "recexp.sweep_key": key,
+                    "recexp.role": "sweep", "mlflow.note.content": str(config.get("hypothesis") or "")}
+            self.parent_id = client.create_run(exp_id, run_name=f"sweep-{sweep_id}", tags=tags).info.run_id
         os.environ[PARENT_ENV] = self.parent_id
         os.environ[SWEEP_ENV] = sweep_id
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+from recexp.errors import ConfigError
 
 PARENT_ENV = "RECEXP_PARENT_RUN_ID"  # our own variable: MLFLOW_RUN_ID would override parent_run_id
 SWEEP_ENV = "RECEXP_SWEEP_ID"
@@ -32,24 +39,64 @@ def artifact_root(uri: str, cfg_runs_dir: str | None = None) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock file beside a SQLite store. Several processes opening a *new* store at
+    once race on its schema (``table experiments already exists``, a half-migrated DB); two sweeps
+    (or jobs started by hand) can do that even when each sweep initialises the store once."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock = Path(uri[len("sqlite:///"):]).with_suffix(".init.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail in one line, before any work, when an HTTP tracking server does not answer.
+
+    MLflow's client retries a dead server for minutes and the job would train for nothing;
+    checking ``/health`` first makes a down server a clear error at job start."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as resp:
+            if resp.status == 200:
+                return
+            reason = f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = str(getattr(exc, "reason", exc))
+    raise ConfigError(f"tracking.uri={uri}: no MLflow server answers ({reason}); start it with "
+                      "`make mlflow-server`, or record locally with tracking=mlflow")
+
+
 def ensure_experiment(uri: str, name: str) -> str:
     """Create the store's tables and the experiment if needed; returns the experiment id.
 
-    Call once in the parent process before parallel jobs start: several processes creating a new
-    SQLite store at once race on its schema.
+    Safe to call from many processes at once: the first use of a SQLite store is serialised by
+    a lock file (see :func:`_store_lock`); an HTTP server is checked to answer first.
     """
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    check_server(uri)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_root(uri))
-    except Exception:  # another process created it between our lookup and create
+    with _store_lock(uri):
+        client = MlflowClient(uri)
         exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return client.create_experiment(name, artifact_location=artifact_root(uri))
+        except Exception:  # another client (a server's other user) created it between lookup and create
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id

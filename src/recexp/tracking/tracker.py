@@ -6,10 +6,18 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
+from recexp.tracking.resume import BEAT_TAG, Previous, find_previous
+from recexp.tracking.store import (
+    PARENT_ENV,
+    SWEEP_ENV,
+    check_server,
+    ensure_experiment,
+    tracking_uri,
+)
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -37,7 +45,13 @@ class Tracker:
 
     run_id: str | None = None
 
-    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None: ...
+    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str],
+              resume_run_id: str | None = None) -> None: ...
+    def previous(self, config_hash: str) -> Previous | None:
+        return None
+
+    def close_other(self, run_id: str, status: str, tags: dict[str, str]) -> None: ...
+    def heartbeat(self) -> None: ...
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
     def log_artifact(self, path: Path, subdir: str | None = None) -> None: ...
     def set_tags(self, tags: dict[str, str]) -> None: ...
@@ -45,17 +59,47 @@ class Tracker:
 
 
 class MlflowTracker(Tracker):
-    def __init__(self, uri: str | None = None, experiment: str = "recexp", runs_dir: str | None = None) -> None:
+    def __init__(self, uri: str | None = None, experiment: str = "recexp", runs_dir: str | None = None,
+                 stale_after_s: float = 1800.0) -> None:
         self.uri = tracking_uri(uri, runs_dir)
         self.experiment = experiment
+        self.stale_after_s = stale_after_s
         self._active = False
+        self._exp_id: str | None = None
+        check_server(self.uri)  # a down server is one line at job start, before any work
 
-    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+    def _experiment_id(self) -> str:
+        if self._exp_id is None:
+            self._exp_id = ensure_experiment(self.uri, self.experiment)
+        return self._exp_id
+
+    def previous(self, config_hash: str) -> Previous | None:
+        from mlflow.tracking import MlflowClient
+
+        return find_previous(MlflowClient(self.uri), self._experiment_id(), config_hash, self.stale_after_s)
+
+    def close_other(self, run_id: str, status: str, tags: dict[str, str]) -> None:
+        """Terminate a run another (dead) job left open, so it is never mistaken for a live one."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        for k, v in tags.items():
+            client.set_tag(run_id, k, v)
+        client.set_terminated(run_id, status)
+
+    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str],
+              resume_run_id: str | None = None) -> None:
         import mlflow
 
-        exp_id = ensure_experiment(self.uri, self.experiment)
-        parent = os.environ.get(PARENT_ENV)
+        exp_id = self._experiment_id()
         tags = {**tags, "recexp.git_commit": git_commit()}
+        if resume_run_id:  # the same run goes on: its params, parent and earlier epochs stay as they are
+            run = mlflow.start_run(run_id=resume_run_id)
+            self.run_id = run.info.run_id
+            self._active = True
+            mlflow.set_tags(tags)
+            return
+        parent = os.environ.get(PARENT_ENV)
         if os.environ.get(SWEEP_ENV):
             tags["recexp.sweep_id"] = os.environ[SWEEP_ENV]
         run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags,
@@ -76,6 +120,10 @@ class MlflowTracker(Tracker):
         import mlflow
 
         mlflow.set_tags(tags)
+
+    def heartbeat(self) -> None:
+        """Proof of life for :func:`recexp.tracking.resume.is_stale` on other hosts (cluster jobs)."""
+        self.set_tags({BEAT_TAG: f"{time.time():.0f}"})
 
     def log_artifact(self, path: Path, subdir: str | None = None) -> None:
         import mlflow

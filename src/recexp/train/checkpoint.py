@@ -20,3 +20,35 @@ def save(path: Path, **state: Any) -> Path:
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def save_resumable(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
+                   generators: tuple[torch.Generator, torch.Generator], **state: Any) -> Path:
+    """Everything a killed job needs to continue after ``epoch`` as if it had never stopped:
+    weights, optimizer moments, early-stopping state, the per-epoch history and every RNG the
+    loop draws from (global torch RNG for dropout, the shuffle and the sampler generators)."""
+    shuffle_gen, sample_gen = generators
+    rng = {"torch": torch.get_rng_state(), "shuffle": shuffle_gen.get_state(), "sample": sample_gen.get_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return save(path, model=model.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch, rng=rng,
+                resumable=True, **state)
+
+
+def load_resumable(path: str | Path, device: torch.device) -> dict[str, Any] | None:
+    """The state saved by :func:`save_resumable`, or None for a missing file or a mid-epoch
+    (Ctrl-C) checkpoint, which is not a consistent point to continue from."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    state = load(path, map_location=device)
+    return state if state.get("resumable") else None
+
+
+def restore_rng(state: dict[str, Any], shuffle_gen: torch.Generator, sample_gen: torch.Generator) -> None:
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"].cpu())
+    shuffle_gen.set_state(rng["shuffle"].cpu())
+    sample_gen.set_state(rng["sample"].cpu())
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])

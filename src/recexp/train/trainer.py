@@ -60,17 +60,19 @@ class Trainer:
     def __init__(self, max_epochs: int = 100, batch_size: int = 256, lr: float = 1e-3,
                  weight_decay: float = 0.0, grad_clip: float | None = 5.0, patience: int = 10,
                  monitor: str = "ndcg_10", eval_every: int = 1, window_mode: str = "all",
-                 amp: bool = True, progress: bool = True, log_every: int = 50) -> None:
+                 amp: bool = True, progress: bool = True, log_every: int = 50,
+                 checkpoint_every: int = 1) -> None:
         self.max_epochs, self.batch_size, self.lr = max_epochs, batch_size, lr
         self.weight_decay, self.grad_clip, self.patience = weight_decay, grad_clip, patience
         self.monitor, self.eval_every, self.window_mode = monitor, eval_every, window_mode
         self.amp, self.progress, self.log_every = amp, progress, log_every
+        self.checkpoint_every = checkpoint_every  # epochs between resumable ``last.pt`` files; 0: never
         self.console = Console(stderr=True)
 
     def fit(self, model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, data: SplitData,
             evaluator, max_len: int, device: torch.device, *, seed: int = 0,
             on_epoch: EpochCallback | None = None, ckpt_dir: Path | None = None,
-            config: dict | None = None) -> FitResult:
+            config: dict | None = None, resume_from: Path | None = None) -> FitResult:
         result = FitResult()
         model.fit(data)
         valid = EvalBatches(data.valid, max_len, device)
@@ -97,9 +99,23 @@ class Trainer:
         sample_gen = torch.Generator(device=device).manual_seed(seed + 1)
         use_amp = self.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
         best_state, bad_evals = None, 0
-        epoch = 0
+        epoch = start = 0
+        if resume_from is not None:
+            state = checkpoint.load_resumable(resume_from, device)
+            if state is not None:  # continue exactly where the killed job's last full epoch ended
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                best_state, bad_evals, start = state["best_model"], int(state["bad_evals"]), int(state["epoch"])
+                result.best_score, result.best_epoch = float(state["best_score"]), int(state["best_epoch"])
+                result.history, result.epochs_run = list(state["history"]), start
+                checkpoint.restore_rng(state, shuffle_gen, sample_gen)
+                if self.progress:
+                    self.console.print(f"resumed from {resume_from} after epoch {start}")
+                if state["stopped_early"]:
+                    result.stopped_early = True
+                    start = self.max_epochs  # nothing left to train; restore best below
         try:
-            for epoch in range(1, self.max_epochs + 1):
+            for epoch in range(start + 1, self.max_epochs + 1):
                 t0 = time.perf_counter()
                 model.train()
                 total = torch.zeros((), device=device)
@@ -142,11 +158,23 @@ class Trainer:
                     on_epoch(epoch, metrics)
                 if bad_evals >= self.patience:
                     result.stopped_early = True
+                # saved after on_epoch so a resumed job never skips logging an epoch (at worst one
+                # epoch killed between the two is logged twice, with the same step)
+                if ckpt_dir is not None and self.checkpoint_every > 0 and (
+                        epoch % self.checkpoint_every == 0 or result.stopped_early):
+                    checkpoint.save_resumable(ckpt_dir / "last.pt", model=model, optimizer=opt, epoch=epoch,
+                                              best_model=best_state, best_score=result.best_score,
+                                              best_epoch=result.best_epoch, bad_evals=bad_evals,
+                                              history=result.history, stopped_early=result.stopped_early,
+                                              generators=(shuffle_gen, sample_gen), config=config or {})
+                if result.stopped_early:
                     break
         except KeyboardInterrupt:
-            if ckpt_dir is not None:
+            if ckpt_dir is not None and not (ckpt_dir / "last.pt").is_file():
+                # mid-epoch state: kept for inspection, but never resumed from (resumable=False)
                 checkpoint.save(ckpt_dir / "last.pt", model=model.state_dict(), optimizer=opt.state_dict(),
-                                epoch=epoch, best_score=result.best_score, config=config or {})
+                                epoch=epoch, best_score=result.best_score, config=config or {},
+                                resumable=False)
             raise
         if best_state is not None:
             model.load_state_dict(best_state)  # the test set is evaluated once, from the best epoch

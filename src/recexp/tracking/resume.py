@@ -1,0 +1,120 @@
+"""Finding what a rerun can reuse: a FINISHED run with the same resolved config is skipped, a
+run whose job died (SIGKILL, node lost, Ctrl-C) is resumed from its ``last.pt``.
+
+Runs are matched by a hash of the resolved config (tag ``recexp.config_hash``), leaving out keys
+that say where things go rather than what is computed (paths, tracking, progress display).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HASH_TAG = "recexp.config_hash"
+HOST_TAG, PID_TAG, BEAT_TAG, OUT_TAG = "recexp.host", "recexp.pid", "recexp.heartbeat", "recexp.output_dir"
+# keys that do not change what a run computes: excluded from the hash
+VOLATILE = ("paths", "tracking", "data_dir", "trainer.progress", "trainer.log_every", "trainer.checkpoint_every",
+            "hypothesis")
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    cfg = json.loads(json.dumps(resolved, default=str))  # deep copy, plain types
+    for key in VOLATILE:
+        *parents, leaf = key.split(".")
+        node = cfg
+        for p in parents:
+            node = node.get(p, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def liveness_tags(output_dir: Path) -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), BEAT_TAG: f"{time.time():.0f}",
+            OUT_TAG: str(output_dir.resolve())}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child its parent has not reaped yet is a zombie: dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def is_stale(tags: dict[str, str], stale_after_s: float) -> bool:
+    """A RUNNING run whose job is gone: on this host its process is dead; elsewhere (a cluster
+    node) its last heartbeat (set every epoch) is older than ``stale_after_s``."""
+    if tags.get(HOST_TAG) == socket.gethostname() and tags.get(PID_TAG, "").isdigit():
+        return not pid_alive(int(tags[PID_TAG]))
+    beat = float(tags.get(BEAT_TAG) or 0)
+    return time.time() - beat > stale_after_s
+
+
+@dataclass
+class Previous:
+    """What an earlier run with the same config left: ``finished`` (skip it) or resumable."""
+
+    run_id: str
+    status: str
+    metrics: dict[str, float]
+    checkpoint: Path | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "FINISHED"
+
+
+def find_previous(client, experiment_id: str, chash: str, stale_after_s: float) -> Previous | None:
+    """The FINISHED run with this config if there is one, else the newest run whose job died
+    (stale RUNNING, or KILLED) to resume. FAILED runs are not reused: they failed for a reason
+    (NaN loss, bad input) that a plain rerun meets again, so a rerun starts a fresh run."""
+    runs = client.search_runs([experiment_id], f"tags.`{HASH_TAG}` = '{chash}'", max_results=200,
+                              order_by=["attributes.start_time DESC"])
+    for r in runs:
+        if r.info.status == "FINISHED":
+            return Previous(r.info.run_id, "FINISHED", dict(r.data.metrics), None)
+    for r in runs:
+        if r.info.status == "KILLED" or (r.info.status == "RUNNING" and is_stale(r.data.tags, stale_after_s)):
+            out = r.data.tags.get(OUT_TAG)
+            ckpt = Path(out) / "last.pt" if out else None
+            return Previous(r.info.run_id, r.info.status, dict(r.data.metrics),
+                            ckpt if ckpt is not None and ckpt.is_file() else None)
+    return None
+
+
+@dataclass
+class Plan:
+    """What :func:`recexp.run.train` does with an earlier run: ``skip`` (return its metrics),
+    ``resume_run_id`` + ``resume_from`` (continue it), or neither (a fresh run)."""
+
+    skip: dict[str, float] | None = None
+    skipped_run_id: str | None = None
+    resume_run_id: str | None = None
+    resume_from: Path | None = None
+
+
+def plan(tracker, chash: str, enabled: bool, checkpoint_ok) -> Plan:
+    """``checkpoint_ok(path) -> bool`` says whether a ``last.pt`` is a consistent epoch boundary."""
+    prev = tracker.previous(chash) if enabled else None
+    if prev is None:
+        return Plan()
+    if prev.finished:
+        return Plan(skip=prev.metrics, skipped_run_id=prev.run_id)
+    if prev.checkpoint is not None and checkpoint_ok(prev.checkpoint):
+        return Plan(resume_run_id=prev.run_id, resume_from=prev.checkpoint)
+    # the dead job left nothing to continue from: close its run so exactly one run ends FINISHED
+    tracker.close_other(prev.run_id, "KILLED", {"recexp.error": "job died before its first checkpoint; "
+                                                                "rerun as a new run"})
+    return Plan()

@@ -1,0 +1,57 @@
+"""A job killed with SIGKILL mid-training is not reported as finished; running the same command
+again resumes it from its last checkpoint and ends with one FINISHED run holding every epoch."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from recexp.train import checkpoint
+from tests.faults.helpers import all_runs, cli, cli_cmd, env_for, split_runs
+
+EPOCHS = 4
+# big enough that an epoch takes a while, so the kill lands inside a later epoch
+ARGS = ["dataset.generator.num_users=1500", "dataset.generator.num_items=300", "dataset.generator.mean_length=20",
+        f"trainer.max_epochs={EPOCHS}", "trainer.patience=100", "trainer.batch_size=64", "max_len=20",
+        "device=cpu", "model.hidden_size=32", "model.ffn_dim=64", "trainer.progress=false"]
+
+
+def _wait_for_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float = 400) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the job ended before it could be killed"
+        found = list(runs.glob("single/*/*/last.pt"))
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError("no last.pt appeared")
+
+
+def test_sigkill_then_rerun_resumes_from_checkpoint(tmp_runs):
+    proc = subprocess.Popen(cli_cmd(ARGS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_for(tmp_runs))
+    try:
+        last = _wait_for_checkpoint(tmp_runs, proc)
+        proc.send_signal(signal.SIGKILL)  # no handler runs: the run cannot mark itself
+    finally:
+        proc.wait(timeout=60)
+    done_epochs = checkpoint.load(last)["epoch"]
+    assert 1 <= done_epochs < EPOCHS
+    _, runs = all_runs(tmp_runs)
+    (killed,) = runs
+    assert killed.info.status == "RUNNING"  # never FINISHED; a rerun sees its process is gone
+
+    r = cli(ARGS, tmp_runs)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert f"resuming run {killed.info.run_id}" in out
+    client, runs = all_runs(tmp_runs)
+    _, jobs = split_runs(runs)
+    assert [j.info.run_id for j in jobs] == [killed.info.run_id]  # the same run went on: no duplicate
+    assert jobs[0].info.status == "FINISHED"
+    steps = sorted(m.step for m in client.get_metric_history(killed.info.run_id, "train/loss"))
+    assert sorted(set(steps)) == list(range(1, EPOCHS + 1))  # every epoch's metrics, before and after the kill
+    new_last = next(p for p in tmp_runs.glob("single/*/*/last.pt") if p != last)
+    state = checkpoint.load(new_last)
+    assert state["epoch"] == EPOCHS and len(state["history"]) == EPOCHS
