@@ -81,8 +81,9 @@ class SASRec(SeqRecModel):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
-    def encode(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, L) item ids -> (B, L, D) hidden states."""
+    def encode(self, seq: torch.Tensor, causal: bool | None = None) -> torch.Tensor:
+        """(B, L) item ids -> (B, L, D) hidden states. ``causal`` overrides the model's own
+        setting for one call (S3Rec pre-trains bidirectionally, then fine-tunes causally)."""
         L = seq.shape[1]
         if L > self.max_len:
             seq = seq[:, -self.max_len :]
@@ -90,7 +91,7 @@ class SASRec(SeqRecModel):
         pos = torch.arange(self.max_len - L + 1, self.max_len + 1, device=seq.device)  # most recent = max_len
         x = self.item_emb(seq) * self.scale + self.pos_emb(pos)
         x = self.emb_drop(x) * (seq > 0).unsqueeze(-1)
-        mask = attention_mask(seq, self.causal)
+        mask = attention_mask(seq, self.causal if causal is None else causal)
         for block in self.blocks:
             x = block(x, mask)
         return self.ln(x)
