@@ -12,6 +12,7 @@ usage: recexp <command> [args]
 
 commands:
   train     train and evaluate one run, or a sweep with -m (Hydra overrides: key=value)
+  pretrain  self-supervised pre-training (S3Rec); its checkpoint is an MLflow artifact
   compare   group tracked runs, compare them with paired statistical tests
   datasets  list dataset configs and where their files are looked for
 
@@ -21,6 +22,8 @@ examples:
   recexp train -m model=sasrec,pop seed=1,2                    a sweep: 4 runs, one MLflow parent run
   recexp train model=sasrec --cfg job                          print the composed config
   recexp train experiment=beauty_sasrec_ce                     a pinned preset behind a reported number
+  recexp pretrain dataset=beauty                               S3Rec pre-training; prints the run id
+  recexp train model=s3rec dataset=beauty model.pretrained=ID  fine-tune from it (runs linked in MLflow)
 
 `recexp train --help` lists every config group and its options.
 """
@@ -64,6 +67,30 @@ def _run_train(argv: list[str]) -> int:
     return 0
 
 
+def _run_pretrain(argv: list[str]) -> int:
+    """``recexp pretrain``: the train config plus ``pretrain=s3rec`` and ``model=s3rec`` unless
+    given (or set by an experiment preset)."""
+    if any(a in ("-h", "--help") for a in argv):
+        print("usage: recexp pretrain [-m] [key=value ...]\n\nPre-train S3Rec (AAP, MIP, MAP, SP) on the "
+              "training split; the checkpoint is\nlogged as the MLflow artifact pretrained.pt. Keys: "
+              "pretrain.epochs, pretrain.*_weight,\npretrain.drop=aap+map (ablation), pretrain.finetune=true "
+              "(fine-tune in the same job).\n")
+        print(train_help().split("\n\n", 1)[1])
+        return 0
+    given = {a.split("=", 1)[0].lstrip("+~") for a in argv if "=" in a}
+    preset = "experiment" in given
+    extra = [f"{k}=s3rec" for k in ("pretrain", "model") if k not in given and not preset]
+    argv = ["--help" if a == "--hydra-help" else a for a in [*extra, *argv]]
+    import hydra
+
+    from recexp.pretrain.run import task
+
+    sys.argv = ["recexp-pretrain", *argv]
+    main = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)
+    main()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -73,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd, rest = argv[0], argv[1:]
     if cmd == "train":
         return _run_train(rest)
+    if cmd == "pretrain":
+        return _run_pretrain(rest)
     if cmd == "compare":
         from recexp.compare import main as compare_main
 
@@ -81,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         from recexp.datasets_cmd import main as datasets_main
 
         return datasets_main(rest)
-    print(f"recexp: unknown command {cmd!r} (expected train, compare or datasets)", file=sys.stderr)
+    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare or datasets)", file=sys.stderr)
     return 2
 
 

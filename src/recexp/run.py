@@ -169,6 +169,11 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
                    Path(str(cfg.data_dir)).expanduser(), Path(str(cfg.paths.cache_dir)))
     prep_s = time.perf_counter() - t0
     model = instantiate_user(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
+    if cfg.model.get("pretrained"):  # fine-tune from a `recexp pretrain` run (id) or checkpoint path
+        from recexp.pretrain.load import load_pretrained
+
+        tracker.set_tags(load_pretrained(model, str(cfg.model.pretrained), data.fingerprint,
+                                         tracking_uri=cfg.tracking.get("uri"), runs_dir=cfg.paths.runs_dir))
     loss, sampler = build_loss_and_sampler(cfg, model)
     evaluator = instantiate(cfg.eval)
     if hasattr(evaluator, "set_popularity"):  # beyond-accuracy metrics / popularity-sampled candidates

@@ -85,9 +85,11 @@ class SASRec(SeqRecModel):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
-    def encode(self, seq: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def encode(self, seq: torch.Tensor, last_only: bool = False, causal: bool | None = None) -> torch.Tensor:
         """(B, L) item ids -> (B, L, D) hidden states; ``last_only``: (B, 1, D), the last
-        position's, with the last block computed for that position alone (evaluation)."""
+        position's, with the last block computed for that position alone (evaluation).
+        ``causal`` overrides the model's own setting for one call (S3Rec pre-trains
+        bidirectionally, then fine-tunes causally)."""
         L = seq.shape[1]
         if L > self.max_len:
             seq = seq[:, -self.max_len :]
@@ -95,9 +97,10 @@ class SASRec(SeqRecModel):
         pos = torch.arange(self.max_len - L + 1, self.max_len + 1, device=seq.device)  # most recent = max_len
         x = self.item_emb(seq) * self.scale + self.pos_emb(pos)
         x = self.emb_drop(x) * (seq > 0).unsqueeze(-1)
-        mask = attention_mask(seq, self.causal)
+        causal = self.causal if causal is None else causal
+        mask = attention_mask(seq, causal)
         for i, block in enumerate(self.blocks):
-            x = block(x, mask, last_only and self.causal and i == len(self.blocks) - 1)
+            x = block(x, mask, last_only and causal and i == len(self.blocks) - 1)
         return self.ln(x[:, -1:] if last_only else x)
 
     def forward(self, batch: Batch) -> torch.Tensor:
