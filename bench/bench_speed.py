@@ -128,7 +128,10 @@ def print_compare(rows: list[dict], args: argparse.Namespace) -> None:
         o, t = r["recexp"], r["recbole"] or {}
         mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
         for label, a, b in [("train epoch (s)", mean(o["train_epoch_s"]), mean(t.get("train_epoch_s", []))),
+                            ("train epoch (CPU s)", mean(o["train_epoch_cpu_s"]),
+                             mean(t.get("train_epoch_cpu_s", []))),
                             ("full-rank eval (s)", mean(o["eval_s"]), mean(t.get("eval_s", []))),
+                            ("full-rank eval (CPU s)", mean(o["eval_cpu_s"]), mean(t.get("eval_cpu_s", []))),
                             ("peak RSS (MB)", o["peak_rss_mb"], t.get("peak_rss_mb"))]:
             print(f"{r['model']:10} {label:22} {a:12.2f} {b if b is not None else float('nan'):12.2f} "
                   f"{ratio(a, b):>9}")

@@ -77,20 +77,23 @@ def main() -> None:
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     cuda = torch.cuda.is_available() and a.device != "cpu"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    train_s, eval_s, valid = [], [], {}
+    train_s, eval_s, train_cpu, eval_cpu, valid = [], [], [], [], {}
     for epoch in range(a.epochs):
         sync()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         trainer._train_epoch(train_data, epoch_idx=epoch, show_progress=False)
         sync()
         train_s.append(time.perf_counter() - t1)
-        t2 = time.perf_counter()
+        train_cpu.append(time.process_time() - c1)
+        t2, c2 = time.perf_counter(), time.process_time()
         valid = trainer.evaluate(valid_data, load_best_model=False, show_progress=False)
         sync()
         eval_s.append(time.perf_counter() - t2)
+        eval_cpu.append(time.process_time() - c2)
         print(f"recbole {a.model} epoch {epoch + 1}: train {train_s[-1]:.1f}s eval {eval_s[-1]:.1f}s "
               f"{dict(valid)}", file=sys.stderr, flush=True)
     out = {"impl": "recbole", "model": a.model, "train_epoch_s": train_s, "eval_s": eval_s,
+           "train_epoch_cpu_s": train_cpu, "eval_cpu_s": eval_cpu,
            "valid": {k.lower().replace("@", "_"): float(v) for k, v in valid.items()},
            "peak_rss_mb": peak_rss_mb(), "prepare_s": prep_s,
            "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
