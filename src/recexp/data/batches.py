@@ -36,14 +36,22 @@ def pad_last(offsets: torch.Tensor, items: torch.Tensor, rows: torch.Tensor, len
     return torch.where(valid, out, torch.zeros((), dtype=items.dtype, device=items.device))
 
 
+def to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Upload once; through pinned memory on CUDA (a direct DMA copy, not a staged one)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 class DeviceSeqs:
     """A :class:`Seqs` moved to a device once."""
 
     def __init__(self, seqs: Seqs, device: torch.device) -> None:
-        self.users = torch.as_tensor(seqs.users, device=device)
-        self.offsets = torch.as_tensor(seqs.offsets, device=device)
-        self.items = torch.as_tensor(seqs.items, device=device)
-        self.times = torch.as_tensor(seqs.times, dtype=torch.float64, device=device)
+        self.users = to_device(seqs.users, device)
+        self.offsets = to_device(seqs.offsets, device)
+        self.items = to_device(seqs.items, device)
+        self.times = to_device(seqs.times.astype(np.float64, copy=False), device)
         self.device = device
 
     def __len__(self) -> int:

@@ -49,21 +49,23 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
     not ranked; a target that is itself excluded gets rank N (a miss at every cut-off).
     """
     B, N = len(targets), model.num_items
-    t = model.score(h, targets.unsqueeze(1)).squeeze(1).float()  # (B,) target scores
-    tt = t.unsqueeze(1)
+    # (B,) target scores. Rows whose target lies in the block being counted use that block's own
+    # value, so with one block (N <= block) ranks equal the dense reference bit for bit; rows whose
+    # target comes in a later block compare against the candidate score, which may differ from the
+    # block matmul in the last bit (a rank can move by one only at an exact float near-tie).
+    t = model.score(h, targets.unsqueeze(1)).squeeze(1).float()
     greater = torch.zeros(B, dtype=torch.long, device=h.device)
     equal = torch.zeros(B, dtype=torch.long, device=h.device)
     score = _block_scorer(model, h)
     for lo in range(1, N + 1, block):  # id 0 is padding: never ranked
         hi = min(lo + block, N + 1)
         s = score(lo, hi)  # (B, C)
-        greater += (s > tt).sum(1)
-        equal += (s == tt).sum(1)
-        # the target's own column: compared with its block value so rounding cannot count it
         inb = (targets >= lo) & (targets < hi)  # (B,)
         own = s.gather(1, (targets - lo).clamp(0, hi - lo - 1).unsqueeze(1)).squeeze(1)  # (B,)
-        greater -= (inb & (own > t)).long()
-        equal -= (inb & (own == t)).long()
+        t = torch.where(inb, own, t)
+        tt = t.unsqueeze(1)
+        greater += (s > tt).sum(1)
+        equal += (s == tt).sum(1) - inb.long()  # the target's own column is not a tie
         if excluded is not None:
             r, it = excluded.in_block(lo, hi)
             v = s[r, it - lo]  # (P_block,) scores of excluded items

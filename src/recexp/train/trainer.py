@@ -47,7 +47,7 @@ def training_loss(model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | 
         rows = torch.arange(T.shape[0], device=T.device).unsqueeze(1).expand_as(T)[mask]  # (M,)
     if loss.requires == "full":
         table = dot_product_items(model)
-        if table is not None and hasattr(loss, "from_embeddings"):
+        if table is not None and callable(getattr(loss, "from_embeddings", None)):
             return loss.from_embeddings(h, table, pos)  # fused: never holds the (M, N+1) logits
         return loss(model.score(h), pos)
     neg = sampler.sample(pos, batch, rows, generator)
@@ -61,12 +61,13 @@ class Trainer:
                  weight_decay: float = 0.0, grad_clip: float | None = 5.0, patience: int = 10,
                  monitor: str = "ndcg_10", eval_every: int = 1, window_mode: str = "all",
                  amp: bool = True, progress: bool = True, log_every: int = 50,
-                 checkpoint_every: int = 1) -> None:
+                 checkpoint_every: int = 1, compile: bool = False) -> None:
         self.max_epochs, self.batch_size, self.lr = max_epochs, batch_size, lr
         self.weight_decay, self.grad_clip, self.patience = weight_decay, grad_clip, patience
         self.monitor, self.eval_every, self.window_mode = monitor, eval_every, window_mode
         self.amp, self.progress, self.log_every = amp, progress, log_every
         self.checkpoint_every = checkpoint_every  # epochs between resumable ``last.pt`` files; 0: never
+        self.compile = compile
         self.console = Console(stderr=True)
 
     def fit(self, model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, data: SplitData,
@@ -92,6 +93,10 @@ class Trainer:
                 raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
             sampler.setup(torch.as_tensor(data.item_counts(), device=device), device)
         windows = TrainWindows(data.train, max_len, device, self.window_mode)
+        if self.compile:
+            # compiles __call__ (training forward) in place: state_dict keys stay unprefixed;
+            # dynamic: batch widths vary with length bucketing
+            model.compile(dynamic=True)
         # fused: one kernel for all parameters instead of ~10 small ops per parameter tensor
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay,
                                 fused=device.type in ("cpu", "cuda"))

@@ -1,0 +1,204 @@
+"""Speed benchmark: recexp versus RecBole on the same data, split, hyperparameters and machine.
+
+    python bench/bench_speed.py                                 # Beauty, SASRec, 1 epoch each, CPU
+    python bench/bench_speed.py --models sasrec,gru4rec,bert4rec --epochs 2 --device cuda
+    python bench/bench_speed.py --scale ml1m,ml20m-tenth,items-1m  # recexp only, growth with size
+
+Each measurement runs in its own subprocess (so peak memory is that run's alone): recexp through
+its real config (``conf/``, the ``experiment=`` preset) and RecBole 1.2.1 in a separate venv
+(``bench/.recbole-venv``, built here on first use; never a recexp dependency) on atomic files
+converted from recexp's own prepared split. Both evaluate full ranking over all items without
+masking the user's history (RecBole's sequential protocol). Results: a table on stdout and
+JSON under ``bench/out/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+RECBOLE_VENV = BENCH / ".recbole-venv"
+# pins that install on Python 3.11 (see shared STACK-NOTES): numpy 2 / pandas 2.2 break RecBole 1.2.1
+RECBOLE_PINS = ["torch==2.13.0", "recbole==1.2.1", "numpy<2", "pandas<2.2", "scipy<1.14", "setuptools<81",
+                "colorlog", "texttable", "tensorboard", "psutil"]
+
+# name -> (recexp overrides, RecBole model). Hyperparameters follow the Beauty SASRec preset
+# (len 50, d 64, 2 blocks, 2 heads, dropout 0.5, CE, batch 256, lr 1e-3); recbole_runner.MODEL_ARGS
+# holds RecBole's side of the same values.
+MODELS: dict[str, tuple[list[str], str]] = {
+    "sasrec": (["model=sasrec", "loss=ce", "sampler=none", "model.dropout=0.5"], "SASRec"),
+    "gru4rec": (["model=gru4rec", "loss=ce", "sampler=none"], "GRU4Rec"),
+    "bert4rec": (["model=bert4rec", "loss=ce", "sampler=none"], "BERT4Rec"),
+}
+
+# scale presets on the synthetic generator: (users, items, mean length, max length, max_len)
+SCALES: dict[str, dict] = {
+    # ML-1M: 6,040 users, 3,416 items (after 5-core), 1.0M ratings; model length 200
+    "ml1m": {"users": 6040, "items": 3416, "mean_length": 166.0, "min_length": 20, "max_length": 2000,
+             "max_len": 200},
+    # ML-20M has 138k users, 27k items, 20M ratings: a tenth of its users (same items, same
+    # lengths) is what a 2-core machine trains in bounded time; the epoch is extrapolated from
+    # --train-batches (stated in the output)
+    "ml20m-tenth": {"users": 13850, "items": 26700, "mean_length": 144.0, "min_length": 20,
+                    "max_length": 2000, "max_len": 200},
+}
+
+
+def sh(cmd: list[str], env: dict | None = None, log: Path | None = None) -> str:
+    """Run ``cmd``; return its last stdout line (the JSON result). stderr goes to ``log``."""
+    with open(log or os.devnull, "a") as err:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=ROOT)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {p.returncode}); see {log}")
+    return p.stdout.strip().splitlines()[-1]
+
+
+def ensure_recbole(log: Path) -> Path:
+    py = RECBOLE_VENV / "bin" / "python"
+    probe = [str(py), "-c", "import recbole, colorlog, texttable"]
+    if py.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return py
+    print(f"building RecBole venv in {RECBOLE_VENV} (once; ~1-2 min)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(RECBOLE_VENV)], check=True)
+    with open(log, "a") as out:
+        subprocess.run([str(RECBOLE_VENV / "bin" / "pip"), "install", "-q", *RECBOLE_PINS], check=True,
+                       stdout=out, stderr=out)
+    return py
+
+
+def recexp_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def worker_cmd(kind: str, **kw: object) -> list[str]:
+    cmd = [sys.executable, str(BENCH / "bench_worker.py"), kind]
+    for k, v in kw.items():
+        if v is not None and v is not False:
+            cmd += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
+    return cmd
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{b / a:.1f}x" if a and b else "-"
+
+
+def compare(args: argparse.Namespace, log: Path) -> list[dict]:
+    rows = []
+    data_overrides = [f"dataset={args.dataset}", f"device={args.device}"]
+    if args.data_dir:
+        data_overrides.append(f"data_dir={args.data_dir}")
+    for name in args.models.split(","):
+        if name not in MODELS:
+            raise SystemExit(f"--models: unknown model {name!r} (known: {', '.join(MODELS)})")
+        if not (ROOT / "conf" / "model" / f"{name}.yaml").is_file():
+            print(f"skip {name}: recexp has no conf/model/{name}.yaml on this branch", file=sys.stderr)
+            continue
+        overrides, rb_name = MODELS[name]
+        ours = json.loads(sh(worker_cmd("recexp", epochs=args.epochs,
+                                        overrides=" ".join(data_overrides + overrides + args.overrides.split())),
+                             recexp_env(), log))
+        print(f"recexp {name}: {ours}", file=sys.stderr)
+        theirs = None
+        if not args.no_recbole:
+            py = ensure_recbole(log)
+            atomic = BENCH / "out" / "atomic"
+            sh(worker_cmd("atomic", out=atomic, overrides=" ".join(data_overrides)), recexp_env(), log)
+            theirs = json.loads(sh([str(py), str(BENCH / "recbole_runner.py"), "--data-path", str(atomic),
+                                    "--dataset", "bench", "--model", rb_name, "--epochs", str(args.epochs),
+                                    "--device", args.device], None, log))
+            print(f"recbole {rb_name}: {theirs}", file=sys.stderr)
+        rows.append({"model": name, "recexp": ours, "recbole": theirs})
+    return rows
+
+
+def print_compare(rows: list[dict], args: argparse.Namespace) -> None:
+    print(f"\nSame data/split/hyperparameters, {args.epochs} epoch(s), device={args.device}; "
+          "per-epoch means; speed-up = RecBole / recexp")
+    print(f"{'model':10} {'phase':22} {'recexp':>12} {'RecBole':>12} {'speed-up':>9}")
+    for r in rows:
+        o, t = r["recexp"], r["recbole"] or {}
+        mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+        for label, a, b in [("train epoch (s)", mean(o["train_epoch_s"]), mean(t.get("train_epoch_s", []))),
+                            ("train epoch (CPU s)", mean(o["train_epoch_cpu_s"]),
+                             mean(t.get("train_epoch_cpu_s", []))),
+                            ("full-rank eval (s)", mean(o["eval_s"]), mean(t.get("eval_s", []))),
+                            ("full-rank eval (CPU s)", mean(o["eval_cpu_s"]), mean(t.get("eval_cpu_s", []))),
+                            ("peak RSS (MB)", o["peak_rss_mb"], t.get("peak_rss_mb"))]:
+            print(f"{r['model']:10} {label:22} {a:12.2f} {b if b is not None else float('nan'):12.2f} "
+                  f"{ratio(a, b):>9}")
+        for m in ("ndcg_10", "hit_10"):
+            b = t.get("valid", {}).get(m)
+            print(f"{r['model']:10} {'valid ' + m:22} {o['valid'].get(m, float('nan')):12.4f} "
+                  f"{b if b is not None else float('nan'):12.4f}")
+
+
+def scale(args: argparse.Namespace, log: Path) -> list[dict]:
+    rows = []
+    for name in args.scale.split(","):
+        if name == "items-1m":
+            res = json.loads(sh(worker_cmd("rank1m", device=args.device), recexp_env(), log))
+        else:
+            s = SCALES[name]
+            ov = ["dataset=synthetic", f"device={args.device}", f"max_len={s['max_len']}",
+                  f"dataset.generator.num_users={s['users']}", f"dataset.generator.num_items={s['items']}",
+                  f"dataset.generator.mean_length={s['mean_length']}",
+                  f"dataset.generator.min_length={s['min_length']}",
+                  f"dataset.generator.max_length={s['max_length']}", *MODELS["sasrec"][0],
+                  *args.overrides.split()]
+            res = json.loads(sh(worker_cmd("recexp", epochs=args.epochs, overrides=" ".join(ov),
+                                           train_batches=args.train_batches if name != "ml1m" else None),
+                                recexp_env(), log))
+        res["scale"] = name
+        print(f"{name}: {res}", file=sys.stderr)
+        rows.append(res)
+    return rows
+
+
+def print_scale(rows: list[dict]) -> None:
+    print(f"\n{'scale':12} {'users':>8} {'items':>9} {'interactions':>12} {'epoch (s)':>10} "
+          f"{'eval (s)':>9} {'peak RSS MB':>11}  note")
+    for r in rows:
+        ep = r["train_epoch_s"][-1] if r.get("train_epoch_s") else float("nan")  # last: past warm-up
+        print(f"{r['scale']:12} {r['users']:>8} {r['items']:>9} {r['interactions']:>12} {ep:10.2f} "
+              f"{r['eval_s'][-1]:9.2f} {r['peak_rss_mb']:11.0f}  {r.get('note', '')}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="beauty", help="recexp dataset config name (default beauty)")
+    ap.add_argument("--data-dir", default=os.environ.get("RECEXP_DATA_DIR"), help="RECEXP_DATA_DIR")
+    ap.add_argument("--models", default="sasrec,gru4rec,bert4rec", help="comma-separated; missing ones skip")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-recbole", action="store_true", help="time recexp only")
+    ap.add_argument("--overrides", default="", help="extra recexp overrides, e.g. 'trainer.compile=true'")
+    ap.add_argument("--scale", default="", help="run the scale benchmark instead: ml1m,ml20m-tenth,items-1m")
+    ap.add_argument("--train-batches", type=int, default=60,
+                    help="scale runs above ML-1M: time this many batches and extrapolate the epoch")
+    args = ap.parse_args()
+    out_dir = BENCH / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log = out_dir / f"bench-{stamp}.log"
+    machine = {"cpu": (sh(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]) or "?").strip(),
+               "cores": os.cpu_count(), "load_avg_start": os.getloadavg()}
+    rows = scale(args, log) if args.scale else compare(args, log)
+    machine["load_avg_end"] = os.getloadavg()
+    result = {"args": vars(args), "machine": machine, "rows": rows}
+    (out_dir / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2))
+    print(f"machine: {machine}")
+    print_scale(rows) if args.scale else print_compare(rows, args)
+    print(f"\nJSON: {out_dir / f'bench-{stamp}.json'}  log: {log}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""One benchmark measurement in its own process (so its peak memory is its own); bench_speed.py
+runs it and reads the JSON line it prints last.
+
+    recexp  --epochs N --overrides "dataset=beauty model=sasrec ..." [--train-batches B]
+    atomic  --out DIR --overrides "dataset=beauty"      # RecBole atomic files of recexp's split
+    rank1m  [--device cpu]                              # streamed full ranking over 1M items
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from recexp.config import conf_dir
+from recexp.data.batches import EvalBatches, TrainWindows
+from recexp.data.prepare import prepare
+from recexp.run import build_loss_and_sampler, resolve_device, seed_everything
+from recexp.train.trainer import training_loss
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def load(overrides: list[str]) -> tuple[DictConfig, object]:
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True), OmegaConf.to_container(cfg.split, resolve=True),
+                   instantiate(cfg.split), Path(str(cfg.data_dir)).expanduser(), Path(str(cfg.paths.cache_dir)))
+    return cfg, data
+
+
+class CpuClock:
+    """Wraps an evaluator to split each epoch's process CPU time (all threads) into training and
+    evaluation: on a shared machine CPU seconds vary less with other users' load than wall time."""
+
+    def __init__(self, evaluator) -> None:  # noqa: ANN001
+        self.inner, self.train, self.eval = evaluator, [], []
+        self.metrics = evaluator.metrics
+        self._mark, self._eval_now = time.process_time(), 0.0
+
+    def evaluate(self, *args, **kw):  # noqa: ANN002, ANN003, ANN201
+        c = time.process_time()
+        out = self.inner.evaluate(*args, **kw)
+        self._eval_now += time.process_time() - c
+        return out
+
+    def on_epoch(self, epoch: int, metrics: dict) -> None:
+        now = time.process_time()
+        self.train.append(now - self._mark - self._eval_now)
+        self.eval.append(self._eval_now)
+        self._mark, self._eval_now = now, 0.0
+
+
+def run_recexp(a: argparse.Namespace) -> dict:
+    # RecBole's sequential full ranking does not mask history: compare like with like
+    fixed = ["tracking=none", "trainer.progress=false", f"trainer.max_epochs={a.epochs}", "trainer.patience=1000",
+             "eval.mask_history=false", "eval.ks=[10]", "eval.metrics=[hr,ndcg]"]
+    cfg, data = load(a.overrides.split() + fixed)
+    seed_everything(int(cfg.seed))
+    device = resolve_device(cfg.device)
+    model = instantiate(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
+    loss, sampler = build_loss_and_sampler(cfg, model)
+    evaluator = instantiate(cfg.eval)
+    trainer = instantiate(cfg.trainer)
+    out = {"impl": "recexp", "users": data.num_users, "items": data.num_items,
+           "interactions": int(len(data.train.items) + 2 * len(data.valid)), "device": str(device),
+           "threads": torch.get_num_threads(), "torch": torch.__version__}
+    if device.type == "cuda":
+        out["device"] = torch.cuda.get_device_name()
+    if a.train_batches:
+        out |= partial_epoch(cfg, data, model, loss, sampler, trainer, evaluator, device, a.train_batches)
+    else:
+        cpu = CpuClock(evaluator)
+        res = trainer.fit(model, loss, sampler, data, cpu, int(cfg.max_len), device, seed=int(cfg.seed),
+                          on_epoch=cpu.on_epoch)
+        h = res.history
+        out |= {"train_epoch_s": [m["train/epoch_s"] for m in h], "eval_s": [m["valid/eval_s"] for m in h],
+                "train_epoch_cpu_s": cpu.train, "eval_cpu_s": cpu.eval,
+                "valid_per_epoch": [m.get("valid/ndcg_10") for m in h],
+                "valid": {"ndcg_10": h[-1]["valid/ndcg_10"], "hit_10": h[-1]["valid/hr_10"]}}
+    out["peak_rss_mb"] = peak_rss_mb()
+    out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    return out
+
+
+def partial_epoch(cfg, data, model, loss, sampler, trainer, evaluator, device, n_batches: int) -> dict:  # noqa: ANN001
+    """Time the first ``n_batches`` of an epoch with the trainer's own step and extrapolate."""
+    windows = TrainWindows(data.train, int(cfg.max_len), device, trainer.window_mode)
+    opt = torch.optim.AdamW(model.parameters(), lr=trainer.lr, fused=device.type in ("cpu", "cuda"))
+    gen = torch.Generator().manual_seed(0)
+    total = (len(windows) + trainer.batch_size - 1) // trainer.batch_size
+    done = 0
+    sync(device)
+    t0 = time.perf_counter()
+    for batch in windows.iterate(trainer.batch_size, gen, shuffle=True):
+        value = training_loss(model, loss, sampler, batch, None)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        done += 1
+        if done == n_batches:
+            break
+    sync(device)
+    part = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    metrics, _ = evaluator.evaluate(model, EvalBatches(data.valid, int(cfg.max_len), device))
+    sync(device)
+    return {"train_epoch_s": [part * total / done], "eval_s": [time.perf_counter() - t1],
+            "valid": {"ndcg_10": metrics["ndcg_10"], "hit_10": metrics["hr_10"]},
+            "note": f"epoch extrapolated from {done}/{total} batches ({part:.1f}s)"}
+
+
+def write_atomic(a: argparse.Namespace) -> dict:
+    """``bench/bench.inter``: every user's full sequence, ``timestamp`` = position, so RecBole's
+    leave-one-out by time (order TO) holds out the same two items recexp's loo split does."""
+    _, data = load(a.overrides.split())
+    tr, te = data.train, data.test
+    full: dict[int, np.ndarray] = {int(u): tr.seq(s) for s, u in enumerate(tr.users)}
+    for e, u in enumerate(te.hist.users):  # test history = train + validation target
+        full[int(u)] = np.append(te.hist.seq(e), te.targets[e])
+    out = Path(a.out) / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(out / "bench.inter", "w") as f:
+        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for u, seq in sorted(full.items()):
+            f.writelines(f"{u}\t{i}\t{p}\n" for p, i in enumerate(seq.tolist()))
+            n += len(seq)
+    return {"file": str(out / "bench.inter"), "users": len(full), "interactions": n}
+
+
+def rank_1m(a: argparse.Namespace) -> dict:
+    """Streamed full ranking over 1M items for 4,096 users: the dense (users x items) score
+    matrix would be 16 GiB in fp32; the streamed one holds (1024 x 32768) per block."""
+    from recexp.eval.ranking import streamed_topk, target_ranks
+    from recexp.models.sasrec import SASRec
+
+    device = torch.device(a.device)
+    torch.manual_seed(0)
+    n_items, n_users, batch = 1_000_000, 4096, 1024
+    model = SASRec(num_items=n_items, max_len=50, hidden_size=64).to(device).eval()
+    seq = torch.randint(1, n_items + 1, (n_users, 50), device=device)
+    targets = torch.randint(1, n_items + 1, (n_users,), device=device)
+    from recexp.data.batches import Batch
+
+    rss0 = peak_rss_mb()
+    sync(device)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, n_users, batch):
+            b = Batch(seq=seq[i : i + batch], users=torch.zeros(batch, device=device), times=torch.zeros(batch, 50))
+            h = model.query(b)
+            target_ranks(model, h, targets[i : i + batch])
+            streamed_topk(model, h, 20)
+    sync(device)
+    return {"impl": "recexp", "users": n_users, "items": n_items, "interactions": 0,
+            "train_epoch_s": [], "eval_s": [time.perf_counter() - t0], "peak_rss_mb": peak_rss_mb(),
+            "rss_before_eval_mb": rss0, "dense_scores_mb": n_users * (n_items + 1) * 4 / 2**20,
+            "note": "ranks + top-20 of 4096 random users (model untrained); no training"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kind", choices=["recexp", "atomic", "rank1m"])
+    ap.add_argument("--overrides", default="")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--train-batches", type=int, default=0)
+    ap.add_argument("--out", default="bench/out/atomic")
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args()
+    fn = {"recexp": run_recexp, "atomic": write_atomic, "rank1m": rank_1m}[a.kind]
+    print(json.dumps(fn(a)), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

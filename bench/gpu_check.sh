@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The GPU measurements of docs/benchmarks.md, as one prepared script (run once on a GPU machine):
+#   RECEXP_DATA_DIR=/path/to/datasets bash bench/gpu_check.sh [PYTHON]
+# Exits 0 with a message when no CUDA device is visible. RecBole is not run here: a GPU machine
+# without network cannot build bench/.recbole-venv (bring wheels; see docs/benchmarks.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${1:-${PYTHON:-python}}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  echo "gpu_check: no CUDA device visible; nothing measured"; exit 0
+fi
+"$PY" -c "import torch; print('device:', torch.cuda.get_device_name(), 'torch', torch.__version__)"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+# 1. ML-1M-shaped synthetic SASRec epoch (target <= 0.5 s), eager then torch.compile
+"$PY" bench/bench_speed.py --device cuda --epochs 2 --scale ml1m,items-1m
+"$PY" bench/bench_speed.py --device cuda --epochs 3 --scale ml1m --overrides "trainer.compile=true"
+# 2. Beauty SASRec, 3 epochs (the first includes warm-up), recexp only
+"$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole
+"$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole --overrides "trainer.compile=true"
