@@ -8,7 +8,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recexp.losses import BCE, BPR, GBCE, TOP1, BPRMax, CrossEntropy, SampledSoftmax, TOP1Max, gbce_beta
+from recexp.losses import (
+    BCE,
+    BPR,
+    GBCE,
+    TOP1,
+    BPRMax,
+    CrossEntropy,
+    SampledSoftmax,
+    TOP1Max,
+    gbce_beta,
+)
 from recexp.samplers import PopularitySampler
 
 
