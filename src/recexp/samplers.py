@@ -22,7 +22,9 @@ import torch
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 
-_REDRAW_ROUNDS = 3  # P(survive) = p_hit^4: < 1e-6 for p_hit < 3%
+# one redraw: a hit survives with p_hit^2 (< 0.1% for an item with 3% of the mass) and is then
+# dropped; each round costs a full (M, K) draw, so more rounds would only buy the rare survivor
+_REDRAW_ROUNDS = 1
 
 
 @dataclass
@@ -86,17 +88,22 @@ class Sampler:
             log_q = log_q.expand(bad.shape).masked_fill(bad, math.inf)
         return Negatives(ids, log_q, pos_log_q)
 
+    def _sample_ids(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
+                    generator: torch.Generator | None) -> torch.Tensor:
+        """(K,) shared or (M, K) ids, per-row hits redrawn (not yet marked)."""
+        K = self.num_negatives
+        if self.shared:
+            return self._draw((K,), generator)
+        ids = self._draw((len(pos), K), generator)
+        if self.exclude != "none":
+            for _ in range(_REDRAW_ROUNDS):
+                ids = torch.where(self._hits(ids, pos, batch, rows), self._draw(ids.shape, generator), ids)
+        return ids
+
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
         self._begin(pos)
-        K = self.num_negatives
-        if self.shared:
-            ids = self._draw((K,), generator)
-        else:
-            ids = self._draw((len(pos), K), generator)
-            if self.exclude != "none":
-                for _ in range(_REDRAW_ROUNDS):
-                    ids = torch.where(self._hits(ids, pos, batch, rows), self._draw(ids.shape, generator), ids)
+        ids = self._sample_ids(pos, batch, rows, generator)
         return self._finish(ids, self._log_q_cond(ids, pos), self._log_q(pos), pos, batch, rows)
 
 
@@ -126,9 +133,28 @@ class UniformSampler(Sampler):
         return torch.full(ids.shape, -math.log(self.num_items), device=ids.device)
 
 
+def alias_table(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Walker/Vose alias table for drawing from ``p`` (n,) in O(1) per draw: keep column j with
+    probability ``accept[j]``, else take ``alias[j]``. Built once (a Python pass over n items at
+    setup); drawing is then three tensor ops, much cheaper than a binary search per draw."""
+    n = len(p)
+    scaled = (p.double() / p.sum() * n).tolist()
+    alias = list(range(n))
+    small = [i for i, x in enumerate(scaled) if x < 1.0]
+    large = [i for i, x in enumerate(scaled) if x >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        alias[s] = g
+        scaled[g] += scaled[s] - 1.0
+        (small if scaled[g] < 1.0 else large).append(g)
+    for i in small + large:  # leftovers are 1 up to rounding
+        scaled[i] = 1.0
+    return torch.tensor(scaled, dtype=torch.float32), torch.tensor(alias, dtype=torch.long)
+
+
 class PopularitySampler(Sampler):
     """P(i) proportional to count(i)^alpha over the training counts; alpha = 0 is uniform,
-    alpha = 1 is the empirical item distribution. Drawn by inverse CDF (searchsorted)."""
+    alpha = 1 is the empirical item distribution. Drawn with an alias table."""
 
     name = "popularity"
 
@@ -141,18 +167,19 @@ class PopularitySampler(Sampler):
 
     def setup(self, item_counts: torch.Tensor, device: torch.device) -> None:
         super().setup(item_counts, device)
-        w = item_counts[1:].to(device=device, dtype=torch.float64).pow(self.alpha)  # (N,); 0^0 = 1
+        w = item_counts[1:].to(dtype=torch.float64).cpu().pow(self.alpha)  # (N,); 0^0 = 1
         if not float(w.sum()) > 0:
             raise ConfigError("sampler=popularity: the training split has no item counts")
         p = w / w.sum()
-        self.cdf = torch.cumsum(p, 0)  # (N,)
-        self.cdf[-1] = 1.0
+        accept, alias = alias_table(p)
+        self.accept, self.alias = accept.to(device), alias.to(device)
         # (N+1,) log P(i); padding and unseen items (alpha > 0) are never drawn: -inf
-        self.log_p = torch.cat([torch.full((1,), -math.inf, device=device, dtype=torch.float64), p.log()]).float()
+        self.log_p = torch.cat([torch.full((1,), -math.inf, dtype=torch.float64), p.log()]).float().to(device)
 
     def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
-        u = torch.rand(shape, device=self.device, dtype=torch.float64, generator=generator)
-        return (torch.searchsorted(self.cdf, u, right=True) + 1).clamp(max=self.num_items)
+        j = torch.randint(0, self.num_items, shape, device=self.device, generator=generator)
+        u = torch.rand(shape, device=self.device, generator=generator)
+        return torch.where(u < self.accept[j], j, self.alias[j]) + 1
 
     def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
         return self.log_p[ids]
@@ -210,7 +237,8 @@ class MixedSampler(Sampler):
 
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
-        a = self.in_batch.sample(pos, batch, rows, generator)
-        b = self.extra.sample(pos, batch, rows, generator)
-        ids = torch.cat([a.ids, b.ids], dim=-1)  # (M, K1 + K2) or (K1 + K2,)
+        self.in_batch._begin(pos)
+        a = self.in_batch._sample_ids(pos, batch, rows, generator)
+        b = self.extra._sample_ids(pos, batch, rows, generator)
+        ids = torch.cat([a, b], dim=-1)  # (M, K1 + K2) or (K1 + K2,)
         return self._finish(ids, self._mix(ids, pos, True), self._mix(pos, pos, False), pos, batch, rows)
