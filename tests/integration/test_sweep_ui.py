@@ -97,22 +97,23 @@ def test_mlflow_ui_shows_the_sweep_runs_params_and_metrics(sweep, tmp_path):
             time.sleep(1)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         exp, parent, jobs = sweep["exp"], sweep["parent"], sweep["jobs"]
-        # the runs list: the sweep is one parent run with the jobs nested under it
-        runs_url = f"{base}/#/experiments/{exp}/runs"
-        _chromium(tmp_path, "--window-size=1400,900", f"--screenshot={ARTIFACTS / 'runs.png'}", runs_url)
-        assert parent.info.run_name in _chromium(tmp_path, "--dump-dom", runs_url)
-        # the compare view of the jobs: every run, its params and its metrics
+        # "compare runs" view of the sweep's jobs: every run and its params side by side
         ids = [j.info.run_id for j in jobs]
         cmp_url = (f"{base}/#/compare-runs?runs={quote(json.dumps(ids))}"
                    f"&experiments={quote(json.dumps([exp]))}")
         _chromium(tmp_path, "--window-size=1400,1600", f"--screenshot={ARTIFACTS / 'compare.png'}", cmp_url)
-        dom = _chromium(tmp_path, "--dump-dom", cmp_url)
-        for j in jobs:
-            assert j.info.run_name in dom
-        for text in ("model._target_", "recexp.models.pop.Pop", "recexp.models.sasrec.SASRec", "trainer.lr",
-                     "test/ndcg_10", "valid/ndcg_10"):
+        dom = _chromium(tmp_path, "--window-size=1400,1600", "--dump-dom", cmp_url)
+        for text in [j.info.run_name for j in jobs] + ["model._target_", "recexp.models.pop.Pop",
+                                                       "recexp.models.sasrec.SASRec", "trainer.lr"]:
             assert text in dom, f"{text!r} not shown on the compare page"
-        assert (ARTIFACTS / "compare.png").stat().st_size > 10_000
+        # one job's page: its metrics, and the sweep's parent run it is nested under
+        job = jobs[0]
+        run_url = f"{base}/#/experiments/{exp}/runs/{job.info.run_id}"
+        _chromium(tmp_path, "--window-size=1400,2400", f"--screenshot={ARTIFACTS / 'run.png'}", run_url)
+        dom = _chromium(tmp_path, "--window-size=1400,6000", "--dump-dom", run_url)  # metrics table in view
+        for text in (job.info.run_name, parent.info.run_name, "test/ndcg_10", "valid/ndcg_10", "recexp.sweep_id"):
+            assert text in dom, f"{text!r} not shown on the run page"
+        assert (ARTIFACTS / "compare.png").stat().st_size > 10_000 and (ARTIFACTS / "run.png").stat().st_size > 10_000
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
