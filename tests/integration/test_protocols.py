@@ -31,3 +31,11 @@ def test_session_split_full_ranking_with_beyond_accuracy(tiny_cfg, tmp_path):
     assert 0.0 < m["test/coverage_10"] <= 1.0 and m["test/avgpop_10"] > 0 and m["test/novelty_10"] > 0
     per_user = pd.read_parquet(tmp_path / "job" / "per_user_test.parquet")
     assert {"user", "target", "rank", "ndcg_10", "novelty_10"} <= set(per_user.columns)
+
+
+def test_experiment_preset_sets_top_level_keys():
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["experiment=ml100k_ce_vs_bce"])  # _self_ first in train.yaml: presets win
+    assert cfg.hypothesis.startswith("SASRec trained with full cross-entropy") and cfg.max_len == 50
+    assert compose_cfg(["experiment=ml100k_ce_vs_bce", "hypothesis=x"]).hypothesis == "x"  # the shell wins

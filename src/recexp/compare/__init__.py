@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", "-b", nargs="+", default=[], metavar="KEY=VALUE",
                    help="the baseline group, e.g. loss=BCE or model=Pop (default: the first group)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--hypothesis", default=None,
+                   help="the hypothesis under test (default: the runs' recexp.hypothesis tag, from hypothesis=...)")
     p.add_argument("--curve", default=None, help="metric for the validation-curve plot (default: valid/<test metric>)")
     p.add_argument("--out", "-o", type=Path, default=None, help="output folder (default: <runs>/compare/<time>)")
     p.add_argument("--uri", default=None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else <runs>/mlflow.db)")
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace, con) -> dict:
                             "(different dataset or split): paired tests need the same test set")
     tests = an.paired_tests(groups, per_user, baseline, args.alpha)
     hyps = sorted({r.tags.get("recexp.hypothesis", "") for r in runs} - {""})
-    hypothesis = " | ".join(hyps)
+    hypothesis = args.hypothesis or " | ".join(hyps)
     verdict = an.hypothesis_verdict(tests)
 
     con.print(f"{len(runs)} runs in {len(groups)} groups "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,4 +124,5 @@ def plot_curves(curves: dict[str, list[list[tuple[int, float]]]], key: str, path
 
 
 def console() -> Console:
-    return Console()
+    """A terminal keeps its width; piped or captured output gets 160 columns so tables are not cut."""
+    return Console() if sys.stdout.isatty() else Console(width=160)

@@ -46,7 +46,7 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None, filter_stri
         exps = match
     clauses = [f"tags.`recexp.sweep_id` = '{sweep}'"] if sweep else []
     if filter_string:
-        clauses.append(f"({filter_string})" if " or " in filter_string.lower() else filter_string)
+        clauses.append(filter_string)
     try:
         runs = client.search_runs([e.experiment_id for e in exps], " and ".join(clauses), max_results=5000)
     except MlflowException as exc:
