@@ -76,13 +76,14 @@ class Previous:
         return self.status == "FINISHED"
 
 
-def find_previous(client, experiment_id: str, chash: str, stale_after_s: float) -> Previous | None:
-    """The FINISHED run with this config if there is one, else the newest run whose job died
+def find_previous(client, experiment_id: str, chash: str, stale_after_s: float,
+                  finished: bool = True) -> Previous | None:
+    """The FINISHED run with this config if there is one (and ``finished``), else the newest run whose job died
     (stale RUNNING, or KILLED) to resume. FAILED runs are not reused: they failed for a reason
     (NaN loss, bad input) that a plain rerun meets again, so a rerun starts a fresh run."""
     runs = client.search_runs([experiment_id], f"tags.`{HASH_TAG}` = '{chash}'", max_results=200,
                               order_by=["attributes.start_time DESC"])
-    for r in runs:
+    for r in runs if finished else ():
         if r.info.status == "FINISHED":
             return Previous(r.info.run_id, "FINISHED", dict(r.data.metrics), None)
     for r in runs:
@@ -105,9 +106,10 @@ class Plan:
     resume_from: Path | None = None
 
 
-def plan(tracker, chash: str, enabled: bool, checkpoint_ok) -> Plan:
-    """``checkpoint_ok(path) -> bool`` says whether a ``last.pt`` is a consistent epoch boundary."""
-    prev = tracker.previous(chash) if enabled else None
+def plan(tracker, chash: str, enabled: bool, skip_finished: bool, checkpoint_ok) -> Plan:
+    """``checkpoint_ok(path) -> bool`` says whether a ``last.pt`` is a consistent epoch boundary.
+    ``skip_finished``: reuse a FINISHED run's metrics (sweeps) rather than train again."""
+    prev = tracker.previous(chash, skip_finished) if enabled else None
     if prev is None:
         return Plan()
     if prev.finished:
