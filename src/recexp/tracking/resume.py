@@ -18,6 +18,7 @@ from typing import Any
 
 HASH_TAG = "recexp.config_hash"
 HOST_TAG, PID_TAG, BEAT_TAG, OUT_TAG = "recexp.host", "recexp.pid", "recexp.heartbeat", "recexp.output_dir"
+JOB_TAG = "recexp.scheduler_job"  # SLURM job (array task) id: a requeued job finds its own earlier run
 # keys that do not change what a run computes: excluded from the hash
 VOLATILE = ("paths", "tracking", "data_dir", "trainer.progress", "trainer.log_every", "trainer.checkpoint_every",
             "hypothesis")
@@ -35,9 +36,15 @@ def config_hash(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def scheduler_job() -> str:
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    return os.environ.get("SLURM_JOB_ID", "")
+
+
 def liveness_tags(output_dir: Path) -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), BEAT_TAG: f"{time.time():.0f}",
-            OUT_TAG: str(output_dir.resolve())}
+            OUT_TAG: str(output_dir.resolve()), JOB_TAG: scheduler_job()}
 
 
 def pid_alive(pid: int) -> bool:
@@ -55,7 +62,11 @@ def pid_alive(pid: int) -> bool:
 
 def is_stale(tags: dict[str, str], stale_after_s: float) -> bool:
     """A RUNNING run whose job is gone: on this host its process is dead; elsewhere (a cluster
-    node) its last heartbeat (set every epoch) is older than ``stale_after_s``."""
+    node) its last heartbeat (set every epoch) is older than ``stale_after_s``. A scheduler job
+    that finds a RUNNING run with its own job id was requeued (preemption, timeout): that run's
+    process is gone whatever the heartbeat says."""
+    if tags.get(JOB_TAG) and tags.get(JOB_TAG) == scheduler_job():
+        return True
     if tags.get(HOST_TAG) == socket.gethostname() and tags.get(PID_TAG, "").isdigit():
         return not pid_alive(int(tags[PID_TAG]))
     beat = float(tags.get(BEAT_TAG) or 0)
