@@ -19,9 +19,10 @@ from typing import Any
 HASH_TAG = "recexp.config_hash"
 HOST_TAG, PID_TAG, BEAT_TAG, OUT_TAG = "recexp.host", "recexp.pid", "recexp.heartbeat", "recexp.output_dir"
 JOB_TAG = "recexp.scheduler_job"  # SLURM job (array task) id: a requeued job finds its own earlier run
-# keys that do not change what a run computes: excluded from the hash
-VOLATILE = ("paths", "tracking", "data_dir", "trainer.progress", "trainer.log_every", "trainer.checkpoint_every",
-            "hypothesis")
+# keys that say where or how visibly a run computes, not what: excluded from the hash ("device":
+# the local launcher pins cuda:N per worker, which must not turn a rerun into a new config)
+VOLATILE = ("paths", "tracking", "data_dir", "device", "trainer.progress", "trainer.log_every",
+            "trainer.checkpoint_every", "hypothesis")
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
