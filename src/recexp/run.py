@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
 from recexp.tracking import resume
+from recexp.tracking.store import SWEEP_ENV
 from recexp.tracking.tracker import MlflowTracker, Tracker
 from recexp.train import checkpoint
 
@@ -131,7 +133,11 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
             "recexp.dataset": str(cfg.dataset.name)}
     chash = resume.config_hash(resolved)
     tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir)}
+    skip = str(cfg.tracking.get("skip_finished", "multirun"))
+    if skip not in ("always", "multirun", "never"):
+        raise ConfigError(f"tracking.skip_finished={skip!r}: expected always, multirun or never")
     plan = resume.plan(tracker, chash, bool(cfg.tracking.get("resume", False)),
+                       skip == "always" or (skip == "multirun" and bool(os.environ.get(SWEEP_ENV))),
                        lambda p: checkpoint.load_resumable(p, "cpu") is not None)
     if plan.skip is not None:  # a rerun of an interrupted sweep: this job already FINISHED
         log.info("skipped: run %s already FINISHED with this config (hash %s)", plan.skipped_run_id, chash)

@@ -13,7 +13,7 @@ from tests.faults.helpers import all_runs, cli, cli_cmd, env_for, split_runs
 
 EPOCHS = 4
 # big enough that an epoch takes a while, so the kill lands inside a later epoch
-ARGS = ["dataset.generator.num_users=1500", "dataset.generator.num_items=300", "dataset.generator.mean_length=20",
+ARGS = ["dataset.generator.num_users=800", "dataset.generator.num_items=300", "dataset.generator.mean_length=20",
         f"trainer.max_epochs={EPOCHS}", "trainer.patience=100", "trainer.batch_size=64", "max_len=20",
         "device=cpu", "model.hidden_size=32", "model.ffn_dim=64", "trainer.progress=false"]
 

@@ -73,7 +73,8 @@ def test_runs_and_artifacts_land_in_the_postgres_backed_server(mlflow_server, ti
 @needs_pg
 def test_rerun_against_the_server_skips_the_finished_run(mlflow_server, tiny_cfg, tmp_path):
     url, _ = mlflow_server
-    cfg = tiny_cfg("tracking=server", f"tracking.uri={url}", "trainer.max_epochs=1", "seed=7")
+    cfg = tiny_cfg("tracking=server", f"tracking.uri={url}", "trainer.max_epochs=1", "seed=7",
+                   "tracking.skip_finished=always")
     first = train(cfg, tmp_path / "a")
     again = train(cfg, tmp_path / "b")
     assert again["skipped"] == 1.0 and again["test/ndcg_10"] == pytest.approx(first["test/ndcg_10"])

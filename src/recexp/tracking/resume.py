@@ -18,9 +18,11 @@ from typing import Any
 
 HASH_TAG = "recexp.config_hash"
 HOST_TAG, PID_TAG, BEAT_TAG, OUT_TAG = "recexp.host", "recexp.pid", "recexp.heartbeat", "recexp.output_dir"
-# keys that do not change what a run computes: excluded from the hash
-VOLATILE = ("paths", "tracking", "data_dir", "trainer.progress", "trainer.log_every", "trainer.checkpoint_every",
-            "hypothesis")
+JOB_TAG = "recexp.scheduler_job"  # SLURM job (array task) id: a requeued job finds its own earlier run
+# keys that say where or how visibly a run computes, not what: excluded from the hash ("device":
+# the local launcher pins cuda:N per worker, which must not turn a rerun into a new config)
+VOLATILE = ("paths", "tracking", "data_dir", "device", "trainer.progress", "trainer.log_every",
+            "trainer.checkpoint_every", "hypothesis")
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
@@ -35,9 +37,15 @@ def config_hash(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def scheduler_job() -> str:
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    return os.environ.get("SLURM_JOB_ID", "")
+
+
 def liveness_tags(output_dir: Path) -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), BEAT_TAG: f"{time.time():.0f}",
-            OUT_TAG: str(output_dir.resolve())}
+            OUT_TAG: str(output_dir.resolve()), JOB_TAG: scheduler_job()}
 
 
 def pid_alive(pid: int) -> bool:
@@ -55,7 +63,11 @@ def pid_alive(pid: int) -> bool:
 
 def is_stale(tags: dict[str, str], stale_after_s: float) -> bool:
     """A RUNNING run whose job is gone: on this host its process is dead; elsewhere (a cluster
-    node) its last heartbeat (set every epoch) is older than ``stale_after_s``."""
+    node) its last heartbeat (set every epoch) is older than ``stale_after_s``. A scheduler job
+    that finds a RUNNING run with its own job id was requeued (preemption, timeout): that run's
+    process is gone whatever the heartbeat says."""
+    if tags.get(JOB_TAG) and tags.get(JOB_TAG) == scheduler_job():
+        return True
     if tags.get(HOST_TAG) == socket.gethostname() and tags.get(PID_TAG, "").isdigit():
         return not pid_alive(int(tags[PID_TAG]))
     beat = float(tags.get(BEAT_TAG) or 0)
@@ -76,13 +88,14 @@ class Previous:
         return self.status == "FINISHED"
 
 
-def find_previous(client, experiment_id: str, chash: str, stale_after_s: float) -> Previous | None:
-    """The FINISHED run with this config if there is one, else the newest run whose job died
+def find_previous(client, experiment_id: str, chash: str, stale_after_s: float,
+                  finished: bool = True) -> Previous | None:
+    """The FINISHED run with this config if there is one (and ``finished``), else the newest run whose job died
     (stale RUNNING, or KILLED) to resume. FAILED runs are not reused: they failed for a reason
     (NaN loss, bad input) that a plain rerun meets again, so a rerun starts a fresh run."""
     runs = client.search_runs([experiment_id], f"tags.`{HASH_TAG}` = '{chash}'", max_results=200,
                               order_by=["attributes.start_time DESC"])
-    for r in runs:
+    for r in runs if finished else ():
         if r.info.status == "FINISHED":
             return Previous(r.info.run_id, "FINISHED", dict(r.data.metrics), None)
     for r in runs:
@@ -105,9 +118,10 @@ class Plan:
     resume_from: Path | None = None
 
 
-def plan(tracker, chash: str, enabled: bool, checkpoint_ok) -> Plan:
-    """``checkpoint_ok(path) -> bool`` says whether a ``last.pt`` is a consistent epoch boundary."""
-    prev = tracker.previous(chash) if enabled else None
+def plan(tracker, chash: str, enabled: bool, skip_finished: bool, checkpoint_ok) -> Plan:
+    """``checkpoint_ok(path) -> bool`` says whether a ``last.pt`` is a consistent epoch boundary.
+    ``skip_finished``: reuse a FINISHED run's metrics (sweeps) rather than train again."""
+    prev = tracker.previous(chash, skip_finished) if enabled else None
     if prev is None:
         return Plan()
     if prev.finished:

@@ -47,7 +47,7 @@ class Tracker:
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str],
               resume_run_id: str | None = None) -> None: ...
-    def previous(self, config_hash: str) -> Previous | None:
+    def previous(self, config_hash: str, finished: bool = True) -> Previous | None:
         return None
 
     def close_other(self, run_id: str, status: str, tags: dict[str, str]) -> None: ...
@@ -73,10 +73,11 @@ class MlflowTracker(Tracker):
             self._exp_id = ensure_experiment(self.uri, self.experiment)
         return self._exp_id
 
-    def previous(self, config_hash: str) -> Previous | None:
+    def previous(self, config_hash: str, finished: bool = True) -> Previous | None:
         from mlflow.tracking import MlflowClient
 
-        return find_previous(MlflowClient(self.uri), self._experiment_id(), config_hash, self.stale_after_s)
+        return find_previous(MlflowClient(self.uri), self._experiment_id(), config_hash, self.stale_after_s,
+                             finished)
 
     def close_other(self, run_id: str, status: str, tags: dict[str, str]) -> None:
         """Terminate a run another (dead) job left open, so it is never mistaken for a live one."""
