@@ -35,7 +35,7 @@ def _uniform(shape: tuple[int, ...], low: int, high: torch.Tensor | int, generat
 
 
 def sample_negatives(seq: torch.Tensor, num_items: int, generator: torch.Generator | None,
-                     rounds: int = 4) -> torch.Tensor:
+                     rounds: int = 8) -> torch.Tensor:
     """(B, L) items uniform in 1..N, redrawn (a fixed number of rounds) where they fall in the
     row's own sequence, as the paper samples MIP negatives outside the user's items."""
     neg = _uniform(tuple(seq.shape), 1, num_items, generator, seq.device)

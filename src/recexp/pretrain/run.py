@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.markup import escape
@@ -53,25 +53,31 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
                        data_dir, Path(str(cfg.paths.cache_dir)))
         trainer = instantiate(cfg.pretrain)
         attrs = load_item_attributes(ds, data_dir, data.item_raw_ids) if trainer.needs_attributes else None
+        target = str(cfg.model.get("_target_", ""))
+        if not isinstance(get_class(target), type) or not issubclass(get_class(target), S3Rec):
+            raise ConfigError(f"model={target.rsplit('.', 1)[-1]} has no pre-training objectives: use model=s3rec")
         model = instantiate(cfg.model, num_items=data.num_items, num_users=data.num_users,
-                            num_attributes=attrs.num_attributes if attrs else 0)
-        if not isinstance(model, S3Rec):
-            raise ConfigError(f"model={type(model).__name__} has no pre-training objectives: use model=s3rec")
-        model = model.to(device)
+                            num_attributes=attrs.num_attributes if attrs else 0).to(device)
         tracker.set_tags({"recexp.dataset_fingerprint": data.fingerprint, "recexp.device": str(device),
                           "recexp.model": type(model).__name__, "mlflow.runName":
                           f"s3rec-pretrain-{cfg.dataset.name}-s{cfg.seed}",
                           "recexp.pretrain_weights": json.dumps(trainer.weights)})
         if attrs is not None:
             tracker.log_metrics({"data/attributes": attrs.num_attributes, "data/attribute_coverage": attrs.coverage()})
+        def save(epoch: int) -> Path:
+            return checkpoint.save(output_dir / CHECKPOINT_NAME, model=model.state_dict(), kind=KIND,
+                                   epoch=epoch, fingerprint=data.fingerprint, dataset=str(cfg.dataset.name),
+                                   num_items=data.num_items, num_attributes=model.num_attributes,
+                                   weights=trainer.weights, config=resolved)
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            tracker.log_metrics(metrics, step=epoch)
+            save(epoch)  # every epoch: an interrupted run still leaves a usable checkpoint (by path)
+
         t0 = time.perf_counter()
         history = trainer.fit(model, data, attrs.to_tensor(device, extra_rows=1) if attrs else None,
-                              int(cfg.max_len), device, seed=int(cfg.seed),
-                              on_epoch=lambda e, m: tracker.log_metrics(m, step=e))
-        path = checkpoint.save(output_dir / CHECKPOINT_NAME, model=model.state_dict(), kind=KIND,
-                               epoch=len(history), fingerprint=data.fingerprint, dataset=str(cfg.dataset.name),
-                               num_items=data.num_items, num_attributes=model.num_attributes,
-                               weights=trainer.weights, config=resolved)
+                              int(cfg.max_len), device, seed=int(cfg.seed), on_epoch=on_epoch)
+        path = save(len(history))
         tracker.log_artifact(path)
         final: dict[str, float | str] = {**(history[-1] if history else {}), "pretrain_s": time.perf_counter() - t0}
         tracker.log_metrics({k: float(v) for k, v in final.items()})
