@@ -168,3 +168,16 @@ def test_cli_help_is_fast_and_lists_groups(tmp_runs):
 def test_cli_cfg_job_prints_config(tmp_runs):
     r = _cli(["train", "model=sasrec", "--cfg", "job"], tmp_runs)
     assert r.returncode == 0 and "recexp.models.sasrec.SASRec" in r.stdout
+
+
+def test_evaluate_command_reproduces_the_runs_test_metrics(tmp_runs):
+    r = _cli(["train", "model=sasrec", "tracking=none", "hydra.run.dir=" + str(tmp_runs / "job"), *SMALL], tmp_runs)
+    assert r.returncode == 0, r.stderr[-2000:]
+    expected = json.loads((tmp_runs / "job" / "metrics.json").read_text())
+    r = _cli(["evaluate", str(tmp_runs / "job"), "--device", "cpu"], tmp_runs)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_runs / "job" / "evaluate.json").read_text())
+    for key in ("test/ndcg_10", "test/hr_10", "valid/ndcg_10"):
+        assert abs(got[key] - expected[key]) < 1e-9, key
+    r = _cli(["evaluate", str(tmp_runs / "nowhere")], tmp_runs)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not found" in r.stderr
