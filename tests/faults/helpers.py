@@ -48,6 +48,15 @@ def split_runs(runs_list):
     return parents, jobs
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL if the test process dies (a timed-out pytest leaves no
+    orphan training job behind)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

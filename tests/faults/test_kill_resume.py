@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from recexp.train import checkpoint
-from tests.faults.helpers import all_runs, cli, cli_cmd, env_for, split_runs
+from tests.faults.helpers import all_runs, cli, cli_cmd, die_with_parent, env_for, split_runs
 
 EPOCHS = 4
 # big enough that an epoch takes a while, so the kill lands inside a later epoch
@@ -30,11 +30,12 @@ def _wait_for_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float = 40
 
 
 def test_sigkill_then_rerun_resumes_from_checkpoint(tmp_runs):
-    proc = subprocess.Popen(cli_cmd(ARGS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_for(tmp_runs))
+    proc = subprocess.Popen(cli_cmd(ARGS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_for(tmp_runs),
+                            preexec_fn=die_with_parent)
     try:
         last = _wait_for_checkpoint(tmp_runs, proc)
-        proc.send_signal(signal.SIGKILL)  # no handler runs: the run cannot mark itself
     finally:
+        proc.send_signal(signal.SIGKILL)  # no handler runs: the run cannot mark itself
         proc.wait(timeout=60)
     done_epochs = checkpoint.load(last)["epoch"]
     assert 1 <= done_epochs < EPOCHS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from tests.faults.helpers import SMALL, all_runs, cli, cli_cmd, env_for, split_runs
+from tests.faults.helpers import SMALL, all_runs, cli, cli_cmd, die_with_parent, env_for, split_runs
 
 LOCAL4 = ["hydra/launcher=local", "hydra.launcher.n_jobs=4"]
 
@@ -30,7 +30,8 @@ def test_two_sweeps_at_once_on_a_new_store(tmp_runs):
     """Both sweeps start on a store that does not exist yet: its creation is serialised."""
     env = env_for(tmp_runs)
     procs = [subprocess.Popen(cli_cmd(["-m", seeds, "hydra/launcher=local", "hydra.launcher.n_jobs=2", *SMALL]),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              preexec_fn=die_with_parent)
              for seeds in ("seed=1,2", "seed=3,4")]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     for p, out in zip(procs, outs, strict=True):
