@@ -61,5 +61,6 @@ def load_pretrained(model: torch.nn.Module, ref: str, fingerprint: str, *, track
                               f"{tuple(own[k].shape)} here (different model.* sizes?)")
     shared = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     model.load_state_dict(shared, strict=False)
-    return {"recexp.pretrained_from": run_id or "", "recexp.pretrained_path": str(path),
+    where = str(path) if run_id is None else f"runs:/{run_id}/{CHECKPOINT_NAME}"  # not the download temp dir
+    return {"recexp.pretrained_from": run_id or "", "recexp.pretrained_path": where,
             "recexp.pretrained_epochs": str(ckpt.get("epoch", ""))}
