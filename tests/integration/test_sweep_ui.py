@@ -30,8 +30,9 @@ ARTIFACTS = Path(os.environ.get("RECEXP_TEST_ARTIFACTS", REPO / "test-artifacts"
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
     runs = tmp_path_factory.mktemp("sweep") / "runs"
-    env = {**os.environ, "RECEXP_RUNS_DIR": str(runs)}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    # MLflow exports MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_ID from earlier in-process runs: drop them
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RECEXP_"))}
+    env |= {"RECEXP_RUNS_DIR": str(runs), "RECEXP_DATA_DIR": os.environ.get("RECEXP_DATA_DIR", "data")}
     r = subprocess.run([sys.executable, "-m", "recexp.cli", "train", "-m", "model=sasrec,pop", "seed=1",
                         "hypothesis=attention beats popularity", *SMALL],
                        capture_output=True, text=True, env=env, timeout=600)
@@ -40,7 +41,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("recexp").experiment_id
     all_runs = client.search_runs([exp])
-    (parent,) = [x for x in all_runs if x.data.tags.get("recexp.role") == "sweep"]
+    parents = [x for x in all_runs if x.data.tags.get("recexp.role") == "sweep"]
+    assert len(parents) == 1, ([(x.info.run_name, x.data.tags.get("recexp.role")) for x in all_runs], r.stderr[-1500:])
+    parent = parents[0]
     jobs = [x for x in all_runs if x.data.tags.get("recexp.role") != "sweep"]
     return {"uri": uri, "runs": runs, "exp": exp, "parent": parent, "jobs": jobs}
 
