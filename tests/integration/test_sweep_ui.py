@@ -19,7 +19,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from recexp.compare import main as compare_main
-from recexp.tracking.store import tracking_uri
 from tests.conftest import REPO
 
 SMALL = ["dataset.generator.num_users=150", "dataset.generator.num_items=80", "dataset.generator.mean_length=8",
@@ -37,7 +36,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
                         "hypothesis=attention beats popularity", *SMALL],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    uri = tracking_uri(None, str(runs))
+    uri = f"sqlite:///{runs / 'mlflow.db'}"  # not tracking_uri(): this process may have MLFLOW_TRACKING_URI set
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("recexp").experiment_id
     all_runs = client.search_runs([exp])
