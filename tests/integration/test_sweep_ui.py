@@ -73,11 +73,20 @@ def _chromium(tmp: Path, *args: str) -> str:
     cmd = [shutil.which("chromium") or "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
            "--disable-dev-shm-usage", "--no-first-run", f"--user-data-dir={tmp / 'profile'}",
            "--virtual-time-budget=20000", *args]
-    with out.open("w") as f:
-        subprocess.run(cmd, stdout=f, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=300)
-    return out.read_text()
+    for _ in range(2):  # under heavy load a headless render occasionally never settles: one retry
+        with out.open("w") as f:
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            try:
+                proc.wait(timeout=150)
+                return out.read_text()
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    pytest.fail(f"chromium did not finish rendering {args[-1]} twice within 150 s")
 
 
+@pytest.mark.slow  # minutes of wall time on a loaded 2-core machine (server start + 4 renders)
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
 def test_mlflow_ui_shows_the_sweep_runs_params_and_metrics(sweep, tmp_path):
     port = _free_port()
