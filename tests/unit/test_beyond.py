@@ -8,9 +8,9 @@ import torch
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import build_seqs
 from recexp.data.split import LeaveOneOut
+from recexp.errors import ConfigError
 from recexp.eval.beyond import BeyondAccuracy
 from recexp.eval.evaluator import FullRanking
-from recexp.errors import ConfigError
 from recexp.models.pop import Pop
 
 
@@ -20,7 +20,10 @@ def test_beyond_accuracy_hand_computed():
     v = acc.per_example(torch.tensor([[1, 2], [1, 3]]))
     assert v["avgpop_1"].tolist() == [6.0, 6.0]
     assert v["avgpop_2"].tolist() == [4.5, 3.5]
-    p = lambda c: (c + 1) / (10 + 4)  # add-one smoothed popularity
+
+    def p(c: int) -> float:  # add-one smoothed popularity: (count + 1) / (interactions + items)
+        return (c + 1) / (10 + 4)
+
     assert v["novelty_1"][0].item() == pytest.approx(-math.log2(p(6)))
     assert v["novelty_2"][1].item() == pytest.approx((-math.log2(p(6)) - math.log2(p(1))) / 2)
     tot = acc.totals()
