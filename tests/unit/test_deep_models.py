@@ -129,3 +129,23 @@ def test_bert4rec_evaluation_input_never_contains_the_target():
         assert not (inp == target.unsqueeze(1)).any()
         # the query is the encoder output at [mask]
         assert torch.allclose(m.query(batch), m.encode(inp)[:, -1])
+
+
+@pytest.mark.parametrize("loss_name", ["ce", "bpr", "bce"])
+@pytest.mark.parametrize("name", ["gru4rec", "narm", "caser", "bert4rec"])
+def test_one_training_step_with_full_and_sampled_losses(name: str, loss_name: str):
+    from recexp.losses import BCE, BPR, CrossEntropy
+    from recexp.samplers import UniformSampler
+    from recexp.train.trainer import training_loss
+
+    m = _models()[name].train()
+    loss = {"ce": CrossEntropy(), "bpr": BPR(), "bce": BCE()}[loss_name]
+    sampler = UniformSampler(num_negatives=4)
+    sampler.setup(torch.ones(N + 1), torch.device("cpu"))
+    seq = SEQ[:, :-1]
+    targets = torch.where(seq > 0, SEQ[:, 1:], torch.zeros_like(seq))
+    batch = Batch(seq=seq, users=torch.tensor([1, 2, 3]), times=torch.zeros(seq.shape), targets=targets)
+    value = training_loss(m, loss, sampler, batch, torch.Generator().manual_seed(0))
+    value.backward()
+    assert torch.isfinite(value)
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)

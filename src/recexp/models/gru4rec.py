@@ -4,8 +4,8 @@ sequence; the hidden state at step t, projected to the embedding size, is the qu
 Scores are dot products with the item embedding (shared between input and output, as in the
 2018 paper's "constrained embedding" variant), so any loss and sampler of the project applies:
 the paper's in-batch negatives and BPR-max / TOP1-max are the ``loss`` and ``sampler`` groups'
-job, not the model's. ``embedding_size=0`` keeps a separate input layer of the hidden size only
-for the output (the closest thing to the paper's one-hot input that fits a shared scorer).
+job, not the model's. ``embedding_size=0`` sizes the embedding like the hidden state (the 2018
+paper's shared-embedding setting, its closest analogue of the one-hot input).
 """
 
 from __future__ import annotations
