@@ -165,7 +165,8 @@ def rank_1m(a: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     with torch.no_grad():
         for i in range(0, n_users, batch):
-            b = Batch(seq=seq[i : i + batch], users=torch.zeros(batch, device=device), times=torch.zeros(batch, 50))
+            b = Batch(seq=seq[i : i + batch], users=torch.zeros(batch, device=device),
+                      times=torch.zeros(batch, 50, device=device))
             h = model.query(b)
             target_ranks(model, h, targets[i : i + batch])
             streamed_topk(model, h, 20)
