@@ -44,8 +44,8 @@ SCALES: dict[str, dict] = {
     "ml1m": {"users": 6040, "items": 3416, "mean_length": 166.0, "min_length": 20, "max_length": 2000,
              "max_len": 200},
     # ML-20M has 138k users, 27k items, 20M ratings: a tenth of its users (same items, same
-    # lengths) is what a 2-core machine trains in bounded time; the epoch is extrapolated from
-    # --train-batches (stated in the output)
+    # lengths) is what a 2-core machine holds in bounded time; with --train-batches the epoch is
+    # extrapolated (stated in the output)
     "ml20m-tenth": {"users": 13850, "items": 26700, "mean_length": 144.0, "min_length": 20,
                     "max_length": 2000, "max_len": 200},
 }
@@ -155,7 +155,7 @@ def scale(args: argparse.Namespace, log: Path) -> list[dict]:
                   f"dataset.generator.max_length={s['max_length']}", *MODELS["sasrec"][0],
                   *args.overrides.split()]
             res = json.loads(sh(worker_cmd("recexp", epochs=args.epochs, overrides=" ".join(ov),
-                                           train_batches=args.train_batches if name != "ml1m" else None),
+                                           train_batches=args.train_batches or None),
                                 recexp_env(), log))
         res["scale"] = name
         print(f"{name}: {res}", file=sys.stderr)
@@ -182,8 +182,8 @@ def main() -> None:
     ap.add_argument("--no-recbole", action="store_true", help="time recexp only")
     ap.add_argument("--overrides", default="", help="extra recexp overrides, e.g. 'trainer.compile=true'")
     ap.add_argument("--scale", default="", help="run the scale benchmark instead: ml1m,ml20m-tenth,items-1m")
-    ap.add_argument("--train-batches", type=int, default=60,
-                    help="scale runs above ML-1M: time this many batches and extrapolate the epoch")
+    ap.add_argument("--train-batches", type=int, default=0,
+                    help="scale runs: time this many batches and extrapolate the epoch (0: full epochs)")
     args = ap.parse_args()
     out_dir = BENCH / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
