@@ -181,10 +181,10 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
         tracker.set_tags(load_pretrained(model, str(cfg.model.pretrained), data.fingerprint,
                                          tracking_uri=cfg.tracking.get("uri"), runs_dir=cfg.paths.runs_dir))
     loss, sampler = build_loss_and_sampler(cfg, model)
-    evaluator = instantiate(cfg.eval)
+    evaluator = instantiate_user(cfg.eval)
     if hasattr(evaluator, "set_popularity"):  # beyond-accuracy metrics / popularity-sampled candidates
         evaluator.set_popularity(data.item_counts())
-    trainer = instantiate(cfg.trainer)
+    trainer = instantiate_user(cfg.trainer)
     tracker.set_tags({"recexp.dataset_fingerprint": data.fingerprint, "recexp.device": str(device),
                       "recexp.model": type(model).__name__, "recexp.loss": getattr(loss, "name", ""),
                       "recexp.sampler": getattr(sampler, "name", ""),

@@ -181,3 +181,10 @@ def test_evaluate_command_reproduces_the_runs_test_metrics(tmp_runs):
         assert abs(got[key] - expected[key]) < 1e-9, key
     r = _cli(["evaluate", str(tmp_runs / "nowhere")], tmp_runs)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "not found" in r.stderr
+
+
+@pytest.mark.parametrize("override,message", [("trainer.lr=abc", "trainer.lr='abc': expected a number"),
+                                              ("trainer.batch_size=2.5", "trainer.batch_size=2.5: expected an integer")])
+def test_badly_typed_trainer_value_is_one_line(tiny_cfg, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        train(tiny_cfg(override, "tracking=none"), tmp_path / "a")

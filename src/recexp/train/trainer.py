@@ -62,6 +62,15 @@ class Trainer:
                  monitor: str = "ndcg_10", eval_every: int = 1, window_mode: str = "all",
                  amp: bool = True, progress: bool = True, log_every: int = 50,
                  checkpoint_every: int = 1, compile: bool = False) -> None:
+        for key, value, kind in (("max_epochs", max_epochs, int), ("batch_size", batch_size, int),
+                                 ("lr", lr, float), ("weight_decay", weight_decay, float),
+                                 ("patience", patience, int), ("eval_every", eval_every, int)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+                raise ConfigError(f"trainer.{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
+        if grad_clip is not None and not isinstance(grad_clip, int | float):
+            raise ConfigError(f"trainer.grad_clip={grad_clip!r}: expected a number or null")
+        if batch_size < 1 or lr <= 0:
+            raise ConfigError(f"trainer.batch_size={batch_size}, trainer.lr={lr}: both must be positive")
         self.max_epochs, self.batch_size, self.lr = max_epochs, batch_size, lr
         self.weight_decay, self.grad_clip, self.patience = weight_decay, grad_clip, patience
         self.monitor, self.eval_every, self.window_mode = monitor, eval_every, window_mode
