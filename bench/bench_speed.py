@@ -34,8 +34,10 @@ RECBOLE_PINS = ["torch==2.13.0", "recbole==1.2.1", "numpy<2", "pandas<2.2", "sci
 # holds RecBole's side of the same values.
 MODELS: dict[str, tuple[list[str], str]] = {
     "sasrec": (["model=sasrec", "loss=ce", "sampler=none", "model.dropout=0.5"], "SASRec"),
-    "gru4rec": (["model=gru4rec", "loss=ce", "sampler=none"], "GRU4Rec"),
-    "bert4rec": (["model=bert4rec", "loss=ce", "sampler=none"], "BERT4Rec"),
+    "gru4rec": (["model=gru4rec", "loss=ce", "sampler=none", "model.embedding_size=64", "model.hidden_size=64",
+                 "model.dropout_emb=0.3"], "GRU4Rec"),
+    "bert4rec": (["model=bert4rec", "loss=ce", "sampler=none", "model.dropout=0.5", "model.mask_prob=0.2"],
+                 "BERT4Rec"),
 }
 
 # scale presets on the synthetic generator: (users, items, mean length, max length, max_len)

@@ -63,6 +63,10 @@ class Sampler:
     def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _q(self, ids: torch.Tensor) -> torch.Tensor:
+        """P(draw) of ``ids`` (same shape); subclasses with a probability table override it."""
+        return self._log_q(ids).exp()
+
     def _log_q_cond(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """log_q of ``ids`` as actually drawn: per-row draws redrawn away from the positive come
         from q conditioned on "not the positive", q_i / (1 - q_pos). (History exclusion is left
@@ -97,8 +101,15 @@ class Sampler:
         ids = self._draw((len(pos), K), generator)
         if self.exclude != "none":
             for _ in range(_REDRAW_ROUNDS):
-                ids = torch.where(self._hits(ids, pos, batch, rows), self._draw(ids.shape, generator), ids)
+                ids = torch.where(self._hits(ids, pos, batch, rows), self._redraw(ids, generator), ids)
         return ids
+
+    def _redraw(self, ids: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Replacement draws for (M, K) ``ids``: the same ids shifted by one row. Row i-1's draw in
+        column k is independent of row i's and has the same distribution, so every replaced entry
+        is still a draw from q -- at the price of one copy instead of a second full draw. A single
+        row has no neighbour and draws afresh."""
+        return ids.roll(1, dims=0) if len(ids) > 1 else self._draw(ids.shape, generator)
 
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
@@ -132,6 +143,9 @@ class UniformSampler(Sampler):
     def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
         return torch.full(ids.shape, -math.log(self.num_items), device=ids.device)
 
+    def _q(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.full(ids.shape, 1.0 / self.num_items, device=ids.device)
+
 
 def alias_table(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Walker/Vose alias table for drawing from ``p`` (n,) in O(1) per draw: keep column j with
@@ -149,7 +163,7 @@ def alias_table(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         (small if scaled[g] < 1.0 else large).append(g)
     for i in small + large:  # leftovers are 1 up to rounding
         scaled[i] = 1.0
-    return torch.tensor(scaled, dtype=torch.float32), torch.tensor(alias, dtype=torch.long)
+    return torch.tensor(scaled, dtype=torch.float64), torch.tensor(alias, dtype=torch.long)
 
 
 class PopularitySampler(Sampler):
@@ -172,17 +186,28 @@ class PopularitySampler(Sampler):
             raise ConfigError("sampler=popularity: the training split has no item counts")
         p = w / w.sum()
         accept, alias = alias_table(p)
-        self.accept, self.alias = accept.to(device), alias.to(device)
+        self.accept = accept.double().to(device)
+        # [1..N, alias + 1]: an alias draw is one lookup at j (kept) or N + j (aliased)
+        self.table = torch.cat([torch.arange(1, self.num_items + 1), alias + 1]).to(device)
         # (N+1,) log P(i); padding and unseen items (alpha > 0) are never drawn: -inf
-        self.log_p = torch.cat([torch.full((1,), -math.inf, dtype=torch.float64), p.log()]).float().to(device)
+        self.p = torch.cat([torch.zeros(1, dtype=torch.float64), p]).float().to(device)
+        self.log_p = self.p.log()
 
     def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
-        j = torch.randint(0, self.num_items, shape, device=self.device, generator=generator)
-        u = torch.rand(shape, device=self.device, generator=generator)
-        return torch.where(u < self.accept[j], j, self.alias[j]) + 1
+        # one uniform per draw: its integer part picks the column j, its fraction is the coin
+        # (float64, so the coin keeps ~30 bits of resolution even for millions of items)
+        n = self.num_items
+        x = torch.rand(shape, device=self.device, dtype=torch.float64, generator=generator).view(-1).mul_(n)
+        j = x.long().clamp_(max=n - 1)
+        coin = x.sub_(j)  # in [0, 1)
+        j += (coin >= self.accept.index_select(0, j)).long().mul_(n)  # aliased: N + j
+        return self.table.index_select(0, j).view(shape)
 
     def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
         return self.log_p[ids]
+
+    def _q(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.p[ids]
 
 
 class InBatchSampler(Sampler):
@@ -195,7 +220,8 @@ class InBatchSampler(Sampler):
     def _begin(self, pos: torch.Tensor) -> None:
         self._pool = pos  # (M,)
         counts = torch.bincount(pos, minlength=self.num_items + 1).float()  # (N+1,)
-        self._log_p = (counts / max(len(pos), 1)).log()  # -inf for items absent from the batch
+        self._p = counts / max(len(pos), 1)
+        self._log_p = self._p.log()  # -inf for items absent from the batch
 
     def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
         idx = torch.randint(0, len(self._pool), shape, device=self._pool.device, generator=generator)
@@ -203,6 +229,9 @@ class InBatchSampler(Sampler):
 
     def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
         return self._log_p[ids]
+
+    def _q(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._p[ids]
 
 
 class MixedSampler(Sampler):
@@ -230,10 +259,15 @@ class MixedSampler(Sampler):
         self.extra.setup(item_counts, device)
 
     def _mix(self, ids: torch.Tensor, pos: torch.Tensor, cond: bool) -> torch.Tensor:
+        """log((K1 q1(i) / c1 + K2 q2(i) / c2) / K) in probability space (two gathers and one log
+        instead of four log-gathers and a logaddexp); c = 1 - q(pos) for per-row draws redrawn
+        away from the positive (see ``_log_q_cond``), else 1."""
         k1, k2 = self.in_batch.num_negatives, self.extra.num_negatives
-        a, b = ((self.in_batch._log_q_cond(ids, pos), self.extra._log_q_cond(ids, pos)) if cond
-                else (self.in_batch._log_q(ids), self.extra._log_q(ids)))
-        return torch.logaddexp(math.log(k1) + a, math.log(k2) + b) - math.log(k1 + k2)
+        w1, w2 = k1 / (k1 + k2), k2 / (k1 + k2)
+        if cond and not self.shared and self.exclude != "none":  # per-row (M, K) ids
+            w1 = (w1 / (1 - self.in_batch._q(pos)).clamp(min=1e-6)).unsqueeze(1)
+            w2 = (w2 / (1 - self.extra._q(pos)).clamp(min=1e-6)).unsqueeze(1)
+        return (self.in_batch._q(ids) * w1 + self.extra._q(ids) * w2).log()
 
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
