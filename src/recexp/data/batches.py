@@ -20,6 +20,7 @@ class Batch:
     times: torch.Tensor  # (B, L) float64 timestamps (0 at padding)
     targets: torch.Tensor | None = None  # (B, L) next item per position at training, 0 = none
     num_targets: int | None = None  # count of targets > 0 when known on the host (avoids a sync)
+    reset: torch.Tensor | None = None  # (B, L) bool, session-parallel batches only: a new sequence starts
 
 
 def pad_last(offsets: torch.Tensor, items: torch.Tensor, rows: torch.Tensor, length: int,
@@ -140,6 +141,72 @@ class TrainWindows:
             targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
             yield Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets,
                         num_targets=int(count))
+
+
+class SessionParallel:
+    """GRU4Rec's session-parallel mini-batches (Hidasi et al., ICLR 2016, section 3.1.1).
+
+    The (shuffled) training sequences are laid end to end and cut into ``B`` lanes of about equal
+    length (a lane takes consecutive sequences of the shuffled order); step t of a lane is the
+    pair (item t, item t+1) of its current sequence, and ``reset`` marks the steps where a lane
+    starts a new sequence -- the model zeroes that lane's hidden state there. A batch is
+    ``bptt`` consecutive steps of all lanes, (B, bptt); every (item, next item) pair of every
+    training sequence is a target exactly once per epoch. A stateful model carries its hidden
+    state from one batch to the next (detached: truncated back-propagation through time).
+    Lanes are built with array ops once per epoch, then uploaded once; the batches are slices.
+    """
+
+    def __init__(self, train: Seqs, device: torch.device, bptt: int = 1) -> None:
+        if int(bptt) < 1:
+            raise ValueError(f"bptt={bptt}: expected at least 1")
+        self.train, self.device, self.bptt = train, device, int(bptt)
+        self.rows = np.flatnonzero(train.lengths >= 2)  # a single item has no target
+        self.num_pairs = int((train.lengths[self.rows] - 1).sum())
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def lanes(self, num_lanes: int, order: np.ndarray) -> dict[str, np.ndarray]:
+        """(B, width) ``seq``, ``targets``, ``times``, ``users``, ``reset`` for sequences
+        ``self.rows[order]`` laid out on ``num_lanes`` lanes; unused slots are 0 / False."""
+        tr = self.train
+        rows = self.rows[order]
+        n = tr.lengths[rows] - 1  # pairs per sequence
+        T = int(n.sum())
+        B = max(1, min(int(num_lanes), len(rows)))
+        first = np.cumsum(n) - n  # index of each sequence's first pair in the stream
+        lane = first * B // max(T, 1)  # consecutive sequences share a lane: about T / B pairs each
+        lane_start = np.full(B, T, dtype=np.int64)
+        np.minimum.at(lane_start, lane, first)
+        p_lane = np.repeat(lane, n)
+        col = np.arange(T) - lane_start[p_lane]  # step of the pair within its lane
+        j = np.arange(T) - np.repeat(first, n)  # position of the pair within its sequence
+        at = np.repeat(tr.offsets[rows], n) + j  # flat index of the input item
+        width = int(col.max()) + 1 if T else 0
+        out = {k: np.zeros((B, width), dtype=d) for k, d in
+               (("seq", tr.items.dtype), ("targets", tr.items.dtype), ("times", np.float64),
+                ("users", tr.users.dtype), ("reset", bool))}
+        out["seq"][p_lane, col] = tr.items[at]
+        out["targets"][p_lane, col] = tr.items[at + 1]
+        out["times"][p_lane, col] = tr.times[at]
+        out["users"][p_lane, col] = np.repeat(tr.users[rows], n)
+        out["reset"][p_lane, col] = j == 0
+        return out
+
+    def iterate(self, batch_size: int, generator: torch.Generator | None, shuffle: bool = False,
+                bucket: int = 0) -> Iterator[Batch]:
+        """Batches of ``bptt`` steps over ``batch_size`` lanes (``bucket`` is unused: lanes
+        have no padding to trim)."""
+        order = (torch.randperm(len(self.rows), generator=generator).numpy() if shuffle
+                 else np.arange(len(self.rows)))
+        g = self.lanes(batch_size, order)
+        counts = np.add.reduceat((g["targets"] > 0).sum(0), np.arange(0, g["seq"].shape[1], self.bptt)) \
+            if g["seq"].shape[1] else np.zeros(0, dtype=np.int64)
+        t = {k: to_device(v, self.device) for k, v in g.items()}
+        for i, c in zip(range(0, t["seq"].shape[1], self.bptt), counts.tolist(), strict=True):
+            sl = slice(i, i + self.bptt)
+            yield Batch(seq=t["seq"][:, sl], users=t["users"][:, i], times=t["times"][:, sl],
+                        targets=t["targets"][:, sl], num_targets=int(c), reset=t["reset"][:, sl])
 
 
 class EvalBatches:

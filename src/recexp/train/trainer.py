@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from recexp.data.batches import Batch, EvalBatches, TrainWindows
+from recexp.data.batches import Batch, EvalBatches, SessionParallel, TrainWindows
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
 from recexp.models.base import SeqRecModel
@@ -101,7 +101,10 @@ class Trainer:
             if sampler is None or sampler.name == "none":
                 raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
             sampler.setup(torch.as_tensor(data.item_counts(), device=device), device)
-        windows = TrainWindows(data.train, max_len, device, self.window_mode)
+        if getattr(model, "session_parallel", False):  # GRU4Rec's lanes of consecutive sequences
+            windows = SessionParallel(data.train, device, bptt=getattr(model, "bptt", 1))
+        else:
+            windows = TrainWindows(data.train, max_len, device, self.window_mode)
         if self.compile:
             # compiles __call__ (training forward) in place: state_dict keys stay unprefixed;
             # dynamic: batch widths vary with length bucketing
