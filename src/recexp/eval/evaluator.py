@@ -10,7 +10,7 @@ from recexp.data.batches import EvalBatches
 from recexp.errors import ConfigError
 from recexp.eval.beyond import BEYOND, BeyondAccuracy
 from recexp.eval.metrics import all_metrics
-from recexp.eval.ranking import DEFAULT_BLOCK, Excluded, streamed_topk, target_ranks
+from recexp.eval.ranking import Excluded, block_for, streamed_topk, target_ranks
 from recexp.models.base import SeqRecModel
 
 
@@ -22,11 +22,11 @@ class FullRanking:
     mode = "full"
 
     def __init__(self, ks: list[int] = (5, 10, 20), metrics: list[str] = ("hr", "ndcg", "mrr"),
-                 mask_history: bool = True, batch_size: int = 1024, item_block: int = DEFAULT_BLOCK,
+                 mask_history: bool = True, batch_size: int = 1024, item_block: int = 0,
                  beyond: list[str] = ()) -> None:
         self.ks, self.metrics = [int(k) for k in ks], list(metrics)
         self.mask_history, self.batch_size = mask_history, batch_size
-        self.item_block = int(item_block)
+        self.item_block = int(item_block)  # 0: auto (block_for(device))
         self.beyond, self.item_counts = list(beyond), None
         if set(self.beyond) - set(BEYOND):
             raise ConfigError(f"eval.beyond={self.beyond}: expected a subset of {list(BEYOND)}")
@@ -39,22 +39,26 @@ class FullRanking:
         return {"mode": self.mode, "mask_history": self.mask_history, "ks": self.ks, "beyond": self.beyond}
 
     @torch.no_grad()
-    def evaluate(self, model: SeqRecModel, data: EvalBatches, per_user: bool = False
+    def evaluate(self, model: SeqRecModel, data: EvalBatches, per_user: bool = False, beyond: bool = True
                  ) -> tuple[dict[str, float], pd.DataFrame | None]:
+        """Metrics averaged over ``data`` (and a per-example table with ``per_user``). ``beyond=False``
+        skips the beyond-accuracy metrics (the trainer's per-epoch validation: they are
+        descriptive, never used for selection, and their top-K lists double the cost)."""
         was_training = model.training
         model.eval()
         sums: dict[str, torch.Tensor] = {}
         ranks, order, extra = [], [], []
+        block = self.item_block or block_for(data.device)
         acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
-               if self.beyond and self.item_counts is not None else None)
+               if beyond and self.beyond and self.item_counts is not None else None)
         for rows, batch, targets in data.iterate(self.batch_size):
             h = model.query(batch)  # (B, D)
             # the full history is excluded from the ranking, not just the model's input window
             excluded = Excluded(*data.hist.flat_members(rows), len(rows)) if self.mask_history else None
-            rank = target_ranks(model, h, targets, excluded, self.item_block)  # streamed over item blocks
+            rank = target_ranks(model, h, targets, excluded, block)  # streamed over item blocks
             values = all_metrics(rank, self.ks, self.metrics)
             if acc is not None:  # top-K lists on the device: (B, max K)
-                values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, self.item_block)[1])
+                values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, block)[1])
             for key, v in values.items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:

@@ -129,7 +129,7 @@ class SampledRanking:
         return self._memo[key]
 
     @torch.no_grad()
-    def evaluate(self, model: SeqRecModel, data: EvalBatches, per_user: bool = False
+    def evaluate(self, model: SeqRecModel, data: EvalBatches, per_user: bool = False, beyond: bool = True
                  ) -> tuple[dict[str, float], pd.DataFrame | None]:
         was_training = model.training
         model.eval()

@@ -88,7 +88,7 @@ class Trainer:
         valid = EvalBatches(data.valid, max_len, device)
         params = [p for p in model.parameters() if p.requires_grad]
         if not model.trainable or not params or self.max_epochs <= 0:
-            metrics, _ = evaluator.evaluate(model, valid)
+            metrics, _ = evaluator.evaluate(model, valid, beyond=False)
             metrics = {f"valid/{k}": v for k, v in metrics.items()}
             result.history.append(metrics)
             result.best_score = metrics.get(f"valid/{self.monitor}", float("nan"))
@@ -156,7 +156,7 @@ class Trainer:
                            "train/seq_per_s": len(windows) / max(train_s, 1e-9)}
                 if epoch % self.eval_every == 0 or epoch == self.max_epochs:
                     t1 = time.perf_counter()
-                    vm, _ = evaluator.evaluate(model, valid)
+                    vm, _ = evaluator.evaluate(model, valid, beyond=False)
                     metrics["valid/eval_s"] = time.perf_counter() - t1
                     metrics.update({f"valid/{k}": v for k, v in vm.items()})
                     score = vm[self.monitor]
