@@ -122,6 +122,28 @@ def compare(args: argparse.Namespace, log: Path) -> list[dict]:
     return rows
 
 
+def time_to_quality(args: argparse.Namespace, rows: list[dict], log: Path) -> dict | None:
+    """Wall time for recexp's SASRec (its Beauty preset's batch 128) to reach ``--ttq`` valid
+    NDCG@10 (history not masked, as RecBole), against RecBole's measured epoch + evaluation in this
+    invocation times ``--ttq-recbole-epochs`` (the epochs RecBole needs for that level: 18 on
+    Beauty per shared/STACK-NOTES, measured on an H200 run of the same setup)."""
+    rb = next((r["recbole"] for r in rows if r["model"] == "sasrec" and r["recbole"]), None)
+    ov = [f"dataset={args.dataset}", f"device={args.device}", *MODELS["sasrec"][0], "trainer.batch_size=128",
+          *args.overrides.split()] + ([f"data_dir={args.data_dir}"] if args.data_dir else [])
+    ours = json.loads(sh(worker_cmd("recexp", epochs=args.ttq_epochs, overrides=" ".join(ov), stop_at=args.ttq),
+                         recexp_env(), log))
+    curve = ours["valid_per_epoch"]
+    wall = [a + b for a, b in zip(ours["train_epoch_s"], ours["eval_s"], strict=True)]
+    hit = next((i for i, v in enumerate(curve) if v >= args.ttq), None)
+    res = {"target": args.ttq, "recexp_curve": curve, "recexp_epoch_wall_s": wall,
+           "recexp_epochs": None if hit is None else hit + 1,
+           "recexp_s": None if hit is None else sum(wall[: hit + 1])}
+    if rb:
+        res["recbole_s_estimate"] = args.ttq_recbole_epochs * (rb["train_epoch_s"][0] + rb["eval_s"][0])
+    print(f"ttq: {res}", file=sys.stderr)
+    return res
+
+
 def print_compare(rows: list[dict], args: argparse.Namespace) -> None:
     print(f"\nSame data/split/hyperparameters, {args.epochs} epoch(s), device={args.device}; "
           "per-epoch means; speed-up = RecBole / recexp")
@@ -183,6 +205,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-recbole", action="store_true", help="time recexp only")
     ap.add_argument("--overrides", default="", help="extra recexp overrides, e.g. 'trainer.compile=true'")
+    ap.add_argument("--ttq", type=float, default=0.0,
+                    help="also time recexp SASRec to this valid NDCG@10 (e.g. 0.05) against RecBole's epochs")
+    ap.add_argument("--ttq-epochs", type=int, default=40, help="epoch budget of the time-to-quality run")
+    ap.add_argument("--ttq-recbole-epochs", type=int, default=18,
+                    help="epochs RecBole's SASRec needs to reach --ttq (18 for .050 on Beauty, STACK-NOTES)")
     ap.add_argument("--scale", default="", help="run the scale benchmark instead: ml1m,ml20m-tenth,items-1m")
     ap.add_argument("--train-batches", type=int, default=0,
                     help="scale runs: time this many batches and extrapolate the epoch (0: full epochs)")
@@ -194,11 +221,19 @@ def main() -> None:
     machine = {"cpu": (sh(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]) or "?").strip(),
                "cores": os.cpu_count(), "load_avg_start": os.getloadavg()}
     rows = scale(args, log) if args.scale else compare(args, log)
+    ttq = time_to_quality(args, rows, log) if args.ttq and not args.scale else None
     machine["load_avg_end"] = os.getloadavg()
-    result = {"args": vars(args), "machine": machine, "rows": rows}
+    result = {"args": vars(args), "machine": machine, "rows": rows, "time_to_quality": ttq}
     (out_dir / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2))
     print(f"machine: {machine}")
     print_scale(rows) if args.scale else print_compare(rows, args)
+    if ttq:
+        ours, theirs = ttq["recexp_s"], ttq.get("recbole_s_estimate")
+        print(f"\ntime to valid NDCG@10 >= {ttq['target']} (history not masked): recexp SASRec "
+              + (f"{ours:.0f} s ({ttq['recexp_epochs']} epochs, batch 128)" if ours else
+                 f"not reached in {len(ttq['recexp_curve'])} epochs (best {max(ttq['recexp_curve']):.4f})")
+              + (f"; RecBole {args.ttq_recbole_epochs} epochs x (epoch + eval) measured above = {theirs:.0f} s"
+                 if theirs else "") + (f" -> {theirs / ours:.1f}x" if ours and theirs else ""))
     print(f"\nJSON: {out_dir / f'bench-{stamp}.json'}  log: {log}")
 
 

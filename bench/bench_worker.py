@@ -49,9 +49,11 @@ class CpuClock:
     """Wraps an evaluator to split each epoch's process CPU time (all threads) into training and
     evaluation: on a shared machine CPU seconds vary less with other users' load than wall time."""
 
-    def __init__(self, evaluator) -> None:  # noqa: ANN001
+    def __init__(self, evaluator, stop_at: float = 0.0) -> None:  # noqa: ANN001
         self.inner, self.train, self.eval = evaluator, [], []
         self.metrics = evaluator.metrics
+        self.history: list[dict] = []
+        self.stop_at = stop_at  # > 0: end the run at the first epoch whose valid NDCG@10 reaches it
         self._mark, self._eval_now = time.process_time(), 0.0
 
     def evaluate(self, *args, **kw):  # noqa: ANN002, ANN003, ANN201
@@ -65,6 +67,13 @@ class CpuClock:
         self.train.append(now - self._mark - self._eval_now)
         self.eval.append(self._eval_now)
         self._mark, self._eval_now = now, 0.0
+        self.history.append(dict(metrics))
+        if self.stop_at and metrics.get("valid/ndcg_10", 0.0) >= self.stop_at:
+            raise Reached
+
+
+class Reached(Exception):
+    """The time-to-quality run reached its target (raised from the epoch callback)."""
 
 
 def run_recexp(a: argparse.Namespace) -> dict:
@@ -86,10 +95,13 @@ def run_recexp(a: argparse.Namespace) -> dict:
     if a.train_batches:
         out |= partial_epoch(cfg, data, model, loss, sampler, trainer, evaluator, device, a.train_batches)
     else:
-        cpu = CpuClock(evaluator)
-        res = trainer.fit(model, loss, sampler, data, cpu, int(cfg.max_len), device, seed=int(cfg.seed),
-                          on_epoch=cpu.on_epoch)
-        h = res.history
+        cpu = CpuClock(evaluator, a.stop_at)
+        try:
+            trainer.fit(model, loss, sampler, data, cpu, int(cfg.max_len), device, seed=int(cfg.seed),
+                        on_epoch=cpu.on_epoch)
+        except Reached:
+            pass
+        h = cpu.history
         out |= {"train_epoch_s": [m["train/epoch_s"] for m in h], "eval_s": [m["valid/eval_s"] for m in h],
                 "train_epoch_cpu_s": cpu.train, "eval_cpu_s": cpu.eval,
                 "valid_per_epoch": [m.get("valid/ndcg_10") for m in h],
@@ -185,6 +197,7 @@ def main() -> None:
     ap.add_argument("--train-batches", type=int, default=0)
     ap.add_argument("--out", default="bench/out/atomic")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--stop-at", type=float, default=0.0, help="recexp: stop once valid NDCG@10 >= this")
     a = ap.parse_args()
     fn = {"recexp": run_recexp, "atomic": write_atomic, "rank1m": rank_1m}[a.kind]
     print(json.dumps(fn(a)), flush=True)
