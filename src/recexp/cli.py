@@ -3,6 +3,7 @@ needs them, so ``--help`` answers at once."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from recexp.config import CONFIG_NAME, conf_dir, group_choices
@@ -92,8 +93,15 @@ def _run_pretrain(argv: list[str]) -> int:
     return 0
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # `kill`, a scheduler's preemption or `timeout` end a run like Ctrl-C: checkpoint kept, MLflow
+    # run KILLED (the default SIGTERM action would leave it RUNNING forever)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         print(_groups_text())

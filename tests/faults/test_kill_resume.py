@@ -56,3 +56,22 @@ def test_sigkill_then_rerun_resumes_from_checkpoint(tmp_runs):
     new_last = next(p for p in tmp_runs.glob("single/*/*/last.pt") if p != last)
     state = checkpoint.load(new_last)
     assert state["epoch"] == EPOCHS and len(state["history"]) == EPOCHS
+
+
+def test_sigterm_ends_the_run_killed_with_its_checkpoint(tmp_runs):
+    """`kill PID` (or a scheduler's preemption) is handled like Ctrl-C: exit 130, the MLflow run
+    is KILLED, not left RUNNING, and the job's checkpoint stays for `recexp evaluate` / a rerun."""
+    proc = subprocess.Popen(cli_cmd(ARGS), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env_for(tmp_runs), preexec_fn=die_with_parent)
+    try:
+        last = _wait_for_checkpoint(tmp_runs, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    assert "interrupted" in out and "KILLED" in out
+    (run,) = all_runs(tmp_runs)[1]
+    assert run.info.status == "KILLED"
+    assert last.is_file()
