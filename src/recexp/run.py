@@ -64,13 +64,26 @@ def instantiate_user(node: DictConfig, **runtime: Any) -> Any:
         raise
 
 
+def model_choice(model: Any) -> str:
+    """The name the user typed (``model=markov``), falling back to the class name outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        name = HydraConfig.get().runtime.choices.get("model")
+        if name:
+            return str(name)
+    except ValueError:  # not inside a Hydra run
+        pass
+    return type(model).__name__.lower()
+
+
 def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
     """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
     sense with a one-line explanation (the table in docs/combinations.md)."""
     loss_cfg = cfg.loss
     if not model.trainable and loss_cfg.get("name") != "auto":
         asked = getattr(instantiate(loss_cfg), "name", loss_cfg.get("_target_"))
-        raise ConfigError(f"model={type(model).__name__} is fit by counting, not trained: loss={asked} "
+        raise ConfigError(f"model={model_choice(model)} is fit by counting, not trained: loss={asked} "
                           "has nothing to train (drop the loss override, i.e. loss=auto)")
     if loss_cfg.get("name") == "auto":
         if not model.trainable:
@@ -82,7 +95,7 @@ def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
     if sampler_cfg.get("name") == "auto":
         sampler_cfg = _group_file("sampler", "none" if loss.requires == "full" else "uniform")
     sampler = instantiate_user(sampler_cfg)
-    model_name = type(model).__name__
+    model_name = model_choice(model)
     if model.trainable:
         allowed = getattr(model, "supported_losses", None)
         if allowed is not None and loss.name not in allowed:

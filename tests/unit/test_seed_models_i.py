@@ -151,7 +151,7 @@ def test_moving_average_weights_by_hand():
 def test_count_model_with_a_loss_is_refused_in_one_line():
     cfg = compose_cfg(["model=markov", "loss=ce"])
     model = instantiate(cfg.model, num_items=10, num_users=3)
-    with pytest.raises(ConfigError, match=r"model=Markov is fit by counting.*loss=ce") as err:
+    with pytest.raises(ConfigError, match=r"model=markov is fit by counting.*loss=ce") as err:
         build_loss_and_sampler(cfg, model)
     assert "\n" not in str(err.value)
     loss, _ = build_loss_and_sampler(compose_cfg(["model=fpmc"]), instantiate(
