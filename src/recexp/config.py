@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 CONFIG_NAME = "train"
+
+
+def _job_uid() -> str:
+    """``<pid>-<4 hex>``: two jobs started in the same second (even the same microsecond, even
+    on two hosts sharing runs/) never share an output folder, so one never resumes the other's
+    ``last.pt``. Cached per config like Hydra's ``now``, so a sweep's jobs share their sweep dir."""
+    return f"{os.getpid()}-{secrets.token_hex(2)}"
+
+
+OmegaConf.register_new_resolver("recexp.uid", _job_uid, use_cache=True, replace=True)
 
 
 def conf_dir() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import recexp.config  # noqa: F401  registers ${recexp.uid:} in launcher workers too
 from recexp.errors import UserError
 
 console = Console(stderr=True)
@@ -36,6 +38,17 @@ def summary_table(metrics: dict[str, float]) -> Table:
     return table
 
 
+def sweep_job_failed(cfg: DictConfig, out: Path, reason: str) -> float:
+    """The job's child run FAILED with ``reason`` (created when the job failed before it had one)."""
+    from recexp.tracking.failed import record_failed_job
+
+    try:
+        record_failed_job(cfg, out, reason)
+    except Exception as exc:  # the store itself is the problem: the sweep's end reports it
+        console.print(f"[bold red]error:[/] could not record the failed job ({type(exc).__name__})", soft_wrap=True)
+    return math.nan
+
+
 def task(cfg: DictConfig) -> float:
     _quiet_libraries()
     from recexp.run import train  # heavy imports (torch) only once a job really runs
@@ -53,8 +66,17 @@ def task(cfg: DictConfig) -> float:
     except UserError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         if multirun:  # the sweep goes on; this run is FAILED in MLflow with the reason as a tag
-            return math.nan
+            return sweep_job_failed(cfg, out, str(exc))
         raise SystemExit(2) from None
+    except Exception as exc:
+        if not multirun:  # an internal error of a single run: its traceback is the bug report
+            raise
+        # one crashing job must not abort the sweep (the parent would stay RUNNING, uncounted)
+        reason = f"{type(exc).__name__}: {exc}"
+        (out / "error.txt").write_text(traceback.format_exc())
+        console.print(f"[bold red]error:[/] {escape(reason.splitlines()[0])} (traceback in {out / 'error.txt'})",
+                      soft_wrap=True)
+        return sweep_job_failed(cfg, out, reason)
     except KeyboardInterrupt:
         console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
         raise SystemExit(130) from None

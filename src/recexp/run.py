@@ -20,6 +20,8 @@ from recexp.config import conf_dir
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
+from recexp.faults import close_run, disk_error
+from recexp.schema import validate
 from recexp.tracking import resume
 from recexp.tracking.store import SWEEP_ENV
 from recexp.tracking.tracker import MlflowTracker, Tracker
@@ -61,6 +63,9 @@ def instantiate_user(node: DictConfig, **runtime: Any) -> Any:
     except InstantiationException as exc:
         if isinstance(exc.__cause__, UserError):
             raise exc.__cause__ from None
+        if isinstance(exc.__cause__, TypeError | ValueError):  # a value the constructor refuses
+            target = node.get("_target_", "?") if hasattr(node, "get") else "?"
+            raise ConfigError(f"{target}: {str(exc.__cause__).splitlines()[0]}") from None
         raise
 
 
@@ -138,9 +143,9 @@ def run_name(cfg: DictConfig, model, loss) -> str:
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     """One run end to end. Returns every logged final metric (``valid/...``, ``test/...``)."""
+    resolved = validate(cfg)  # every bad value one line, before any data, store or run
     output_dir.mkdir(parents=True, exist_ok=True)
     tracker = make_tracker(cfg)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),
             "recexp.dataset": str(cfg.dataset.name)}
@@ -151,37 +156,43 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         raise ConfigError(f"tracking.skip_finished={skip!r}: expected always, multirun or never")
     plan = resume.plan(tracker, chash, bool(cfg.tracking.get("resume", False)),
                        skip == "always" or (skip == "multirun" and bool(os.environ.get(SWEEP_ENV))),
-                       lambda p: checkpoint.load_resumable(p, "cpu") is not None)
+                       lambda p: checkpoint.resume_problem(p, chash, int(cfg.seed)))
     if plan.skip is not None:  # a rerun of an interrupted sweep: this job already FINISHED
         log.info("skipped: run %s already FINISHED with this config (hash %s)", plan.skipped_run_id, chash)
         return {**plan.skip, "skipped": 1.0}
     if plan.resume_run_id:
-        log.info("resuming run %s from %s (its job died)", plan.resume_run_id, plan.resume_from)
+        log.info("resuming run %s from %s (its job died; config hash %s and seed %s match)",
+                 plan.resume_run_id, plan.resume_from, chash, cfg.seed)
     tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", resolved, tags, resume_run_id=plan.resume_run_id)
-    status = "FAILED"
+    status, reason = "FAILED", None
     try:
         out = _train(cfg, output_dir, tracker, resolved, plan.resume_from)
         status = "FINISHED"
         return out
     except KeyboardInterrupt:
-        status = "KILLED"
-        tracker.set_tags({"recexp.error": "interrupted (Ctrl-C)"})
+        status, reason = "KILLED", "interrupted (Ctrl-C)"
         raise
     except UserError as exc:
-        tracker.set_tags({"recexp.error": str(exc)[:5000]})
+        reason = str(exc)
         raise
+    except OSError as exc:
+        err = disk_error(exc)
+        reason = str(err) if err else f"{type(exc).__name__}: {exc}"
+        if err is None:
+            raise
+        raise err from None
     except Exception as exc:
-        tracker.set_tags({"recexp.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        reason = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        tracker.end(status)
+        close_run(tracker, status, {"recexp.error": reason[:5000]} if reason else None)
 
 
 def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
            resume_from: Path | None = None) -> dict[str, float]:
     seed_everything(int(cfg.seed))
     device = resolve_device(cfg.device)
-    splitter = instantiate(cfg.split)
+    splitter = instantiate_user(cfg.split)
     t0 = time.perf_counter()
     data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True),
                    OmegaConf.to_container(cfg.split, resolve=True), splitter,

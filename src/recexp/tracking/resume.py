@@ -118,17 +118,34 @@ class Plan:
     resume_from: Path | None = None
 
 
-def plan(tracker, chash: str, enabled: bool, skip_finished: bool, checkpoint_ok) -> Plan:
-    """``checkpoint_ok(path) -> bool`` says whether a ``last.pt`` is a consistent epoch boundary.
-    ``skip_finished``: reuse a FINISHED run's metrics (sweeps) rather than train again."""
+def plan(tracker, chash: str, enabled: bool, skip_finished: bool, checkpoint_problem) -> Plan:
+    """``checkpoint_problem(path) -> str | None`` says why a ``last.pt`` cannot continue this job
+    (None: it can; ``damaged: ...``: torch cannot read it). ``skip_finished``: reuse a FINISHED
+    run's metrics (sweeps) rather than train again."""
+    import logging
+
+    from recexp.train.checkpoint import move_aside
+
     prev = tracker.previous(chash, skip_finished) if enabled else None
     if prev is None:
         return Plan()
     if prev.finished:
         return Plan(skip=prev.metrics, skipped_run_id=prev.run_id)
-    if prev.checkpoint is not None and checkpoint_ok(prev.checkpoint):
+    problem = checkpoint_problem(prev.checkpoint) if prev.checkpoint is not None else "missing"
+    if problem is None:
         return Plan(resume_run_id=prev.run_id, resume_from=prev.checkpoint)
+    if problem.startswith("damaged"):
+        # a wedged config otherwise: every rerun would trip on the same file
+        aside = move_aside(prev.checkpoint)
+        reason = f"checkpoint {prev.checkpoint} is {problem}; moved to {aside.name}, rerun as a new run"
+        logging.getLogger("recexp").warning("warning: %s", reason)
+        tracker.close_other(prev.run_id, "FAILED", {"recexp.error": reason})
+        return Plan()
+    if problem == "missing":
+        reason = "job died before its first checkpoint; rerun as a new run"
+    else:
+        reason = f"not resumed from {prev.checkpoint}: {problem}; rerun as a new run"
+        logging.getLogger("recexp").warning("warning: %s", reason)
     # the dead job left nothing to continue from: close its run so exactly one run ends FINISHED
-    tracker.close_other(prev.run_id, "KILLED", {"recexp.error": "job died before its first checkpoint; "
-                                                                "rerun as a new run"})
+    tracker.close_other(prev.run_id, "KILLED", {"recexp.error": reason})
     return Plan()

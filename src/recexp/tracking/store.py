@@ -87,16 +87,27 @@ def ensure_experiment(uri: str, name: str) -> str:
     from mlflow.tracking import MlflowClient
 
     check_server(uri)
+    if "://" not in uri and not uri.startswith(("file:", "databricks")):
+        raise ConfigError(f"tracking.uri={uri}: not an MLflow store URI (expected sqlite:///path.db, "
+                          "http://host:port or another backend URI)")
     mlflow.set_tracking_uri(uri)
-    with _store_lock(uri):
-        client = MlflowClient(uri)
-        exp = client.get_experiment_by_name(name)
-        if exp is not None:
-            return exp.experiment_id
-        try:
-            return client.create_experiment(name, artifact_location=artifact_root(uri))
-        except Exception:  # another client (a server's other user) created it between lookup and create
+    try:
+        with _store_lock(uri):
+            # the first client of a new SQLite store creates and migrates its tables: only here,
+            # under the lock, before any other code of this process builds a client
+            client = MlflowClient(uri)
             exp = client.get_experiment_by_name(name)
-            if exp is None:
-                raise
-            return exp.experiment_id
+            if exp is not None:
+                return exp.experiment_id
+            try:
+                return client.create_experiment(name, artifact_location=artifact_root(uri))
+            except Exception:  # another client (a server's other user) created it between lookup and create
+                exp = client.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+                return exp.experiment_id
+    except ConfigError:
+        raise
+    except Exception as exc:  # a corrupt or foreign file, an unknown scheme, a read-only folder
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise ConfigError(f"tracking.uri={uri}: cannot open the MLflow store ({type(exc).__name__}: {first})") from None

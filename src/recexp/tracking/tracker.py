@@ -76,13 +76,14 @@ class MlflowTracker(Tracker):
     def previous(self, config_hash: str, finished: bool = True) -> Previous | None:
         from mlflow.tracking import MlflowClient
 
-        return find_previous(MlflowClient(self.uri), self._experiment_id(), config_hash, self.stale_after_s,
-                             finished)
+        exp_id = self._experiment_id()  # first: building a client creates (migrates) a new store, under the lock only
+        return find_previous(MlflowClient(self.uri), exp_id, config_hash, self.stale_after_s, finished)
 
     def close_other(self, run_id: str, status: str, tags: dict[str, str]) -> None:
         """Terminate a run another (dead) job left open, so it is never mistaken for a live one."""
         from mlflow.tracking import MlflowClient
 
+        self._experiment_id()
         client = MlflowClient(self.uri)
         for k, v in tags.items():
             client.set_tag(run_id, k, v)

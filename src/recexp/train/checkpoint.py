@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,11 @@ import torch
 def save(path: Path, **state: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
+    try:
+        torch.save(state, tmp)
+    except BaseException:  # a full disk or Ctrl-C mid-write: no orphan .tmp left behind
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)  # atomic: a kill mid-write never leaves a corrupt checkpoint
     return path
 
@@ -52,3 +57,34 @@ def restore_rng(state: dict[str, Any], shuffle_gen: torch.Generator, sample_gen:
     sample_gen.set_state(rng["sample"].cpu())
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+
+
+def resume_problem(path: Path, config_hash: str, seed: int) -> str | None:
+    """Why ``path`` cannot continue this job (None: it can). A checkpoint is accepted only when
+    the config it recorded hashes to the job's ``config_hash`` and holds the job's ``seed``: a
+    ``last.pt`` reached through a shared folder must never finish another run. A file torch
+    cannot read starts with ``damaged:``."""
+    from recexp.tracking.resume import config_hash as hash_of
+
+    if not path.is_file():
+        return "missing"
+    try:
+        state = load(path)
+    except Exception as exc:  # truncated zip, garbage bytes, a pickle weights_only refuses: all the same here
+        return f"damaged: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    if not isinstance(state, dict) or not state.get("resumable"):
+        return "mid-epoch checkpoint (not a consistent point to continue from)"
+    cfg = state.get("config")
+    if not isinstance(cfg, dict):
+        return "it records no config"
+    if hash_of(cfg) != config_hash or cfg.get("seed") != seed:
+        return (f"it belongs to another config (hash {hash_of(cfg)}, seed {cfg.get('seed')}; "
+                f"this job: hash {config_hash}, seed {seed})")
+    return None
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged checkpoint out of the way (kept for inspection, never loaded again)."""
+    dest = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+    path.replace(dest)
+    return dest

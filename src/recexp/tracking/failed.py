@@ -1,0 +1,35 @@
+"""A sweep job that fails before its MLflow run exists (a bad value, an unreadable file) still
+gets a child run, FAILED with the reason: the parent's ``recexp.jobs_failed`` counts children,
+so a job without one would be missing from the count."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from recexp.tracking.resume import OUT_TAG
+from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
+
+
+def record_failed_job(cfg: DictConfig, output_dir: Path, reason: str) -> str | None:
+    """Create the FAILED child run for this job unless it already has one; returns its id."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or cfg.tracking.get("backend", "mlflow") != "mlflow":
+        return None
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri(cfg.tracking.get("uri"), cfg.paths.get("runs_dir"))
+    exp_id = ensure_experiment(uri, str(cfg.tracking.experiment))
+    client = MlflowClient(uri)
+    out = str(output_dir.resolve())
+    found = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent}' and tags.`{OUT_TAG}` = '{out}'",
+                               max_results=1)
+    if found:
+        return found[0].info.run_id
+    tags = {"mlflow.parentRunId": parent, OUT_TAG: out, "recexp.error": reason[:5000],
+            "recexp.sweep_id": os.environ.get(SWEEP_ENV, "")}
+    run = client.create_run(exp_id, run_name=f"failed-{output_dir.name}", tags=tags)
+    client.set_terminated(run.info.run_id, "FAILED")
+    return run.info.run_id
