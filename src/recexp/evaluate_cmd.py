@@ -11,7 +11,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from recexp.errors import ConfigError, UserError
+from recexp.errors import ConfigError, DataError, UserError
+from recexp.jobdir import load_job_config
 
 
 def main(argv: list[str]) -> int:
@@ -33,27 +34,33 @@ def main(argv: list[str]) -> int:
 
 
 def evaluate(job: Path, device_name: str = "auto") -> dict[str, float]:
-    from hydra.utils import instantiate
-
     from recexp.data.batches import EvalBatches
     from recexp.data.prepare import prepare
     from recexp.run import instantiate_user, resolve_device
+    from recexp.schema import validate
     from recexp.train import checkpoint
 
     cfg_path, ckpt_path = job / ".hydra" / "config.yaml", job / "best.pt"
     for p in (cfg_path, ckpt_path):
         if not p.is_file():
             raise ConfigError(f"{p}: not found (expected a recexp job directory)")
-    cfg = OmegaConf.load(cfg_path)
+    cfg = load_job_config(job)  # the project's _target_s, the folder's values only
+    validate(cfg)
     device = resolve_device(device_name)
     data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True),
-                   OmegaConf.to_container(cfg.split, resolve=True), instantiate(cfg.split),
+                   OmegaConf.to_container(cfg.split, resolve=True), instantiate_user(cfg.split),
                    Path(str(cfg.data_dir)).expanduser(), Path(str(cfg.paths.cache_dir)))
     model = instantiate_user(cfg.model, num_items=data.num_items, num_users=data.num_users).to(device)
-    state = checkpoint.load(ckpt_path, map_location=device)
+    try:
+        state = checkpoint.load(ckpt_path, map_location=device)
+    except Exception as exc:  # truncated, garbage, or a pickle weights_only refuses
+        raise DataError(f"{ckpt_path}: not a readable checkpoint ({type(exc).__name__})") from None
     model.fit(data)  # count-based models; a no-op for gradient models
-    model.load_state_dict(state["model"])
-    evaluator = instantiate(cfg.eval)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise DataError(f"{ckpt_path}: does not fit this job's model ({str(exc).splitlines()[0][:200]})") from None
+    evaluator = instantiate_user(cfg.eval)
     if hasattr(evaluator, "set_popularity"):
         evaluator.set_popularity(data.item_counts())
     L = int(cfg.max_len)

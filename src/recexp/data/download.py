@@ -50,28 +50,55 @@ def fetch(url: str, dest: Path, sha256: str | None, *, allow_unverified: bool = 
     return dest
 
 
-def ensure_file(data_dir: Path, rel_path: str, download: dict | None) -> tuple[Path, str | None]:
+def verify(path: Path, sha256: str | None, key: str) -> None:
+    """A pinned file is used only when its SHA-256 matches (a pre-placed file as much as a
+    downloaded one: the offline message tells users to put files there by hand)."""
+    if not sha256:
+        return
+    digest = sha256_of(path)
+    if digest != sha256:
+        raise DataError(f"{path}: SHA-256 mismatch (expected {sha256} from {key}, got {digest}); replace the "
+                        f"file, or set {key}=null to use a modified copy unchecked")
+
+
+def ensure_file(data_dir: Path, rel_path: str, download: dict | None,
+                sha256: str | None = None) -> tuple[Path, str | None]:
     """Return the local path of a dataset file (downloading it if missing) and the reader format
-    to use for it (``None``: the dataset's own format)."""
+    to use for it (``None``: the dataset's own format). ``sha256``: the pin of the local file
+    itself (``dataset.sha256``); a local file that *is* the download (no archive member) is
+    also checked against ``dataset.download.sha256``."""
+    download = download or {}
     local = data_dir / rel_path
     if local.is_file():
+        if sha256:
+            verify(local, sha256, "dataset.sha256")
+        elif not download.get("member") and download.get("target", rel_path) == rel_path:
+            verify(local, download.get("sha256"), "dataset.download.sha256")
         return local, None
-    if not download or not download.get("url"):
+    if not download.get("url"):
         raise DataError(f"{local}: file not found (set RECEXP_DATA_DIR or data_dir= to the folder holding it)")
     member = download.get("member")
     target = data_dir / download.get("target", rel_path)
-    if target.is_file():
-        return target, download.get("format")
     url = download["url"]
     archive = data_dir / "downloads" / url.rsplit("/", 1)[-1]
-    if not archive.is_file():
+    if target.is_file():
+        if archive.is_file():  # extracted from it: the archive's pin vouches for the member
+            verify(archive, download.get("sha256"), "dataset.download.sha256")
+        elif not member:
+            verify(target, download.get("sha256"), "dataset.download.sha256")
+        return target, download.get("format")
+    if archive.is_file():
+        verify(archive, download.get("sha256"), "dataset.download.sha256")
+    else:
         fetch(url, archive, download.get("sha256"), allow_unverified=bool(download.get("allow_unverified")))
     if member:
         try:
             with zipfile.ZipFile(archive) as zf, zf.open(member) as src:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with target.open("wb") as dst:
+                tmp = target.with_name(f".{target.name}.part")
+                with tmp.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
+                tmp.replace(target)
         except (zipfile.BadZipFile, KeyError) as exc:
             raise DataError(f"{archive}: cannot extract {member} ({exc})") from None
     else:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from recexp.data import synthetic
 from recexp.data.download import ensure_file
+from recexp.data.checks import clean_rows, read_checked
 from recexp.data.readers import READERS
 from recexp.data.seqs import EvalSet, Seqs, SplitData
 from recexp.errors import ConfigError, DataError
@@ -24,19 +25,26 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("RECEXP_DATA_DIR", "data")).expanduser()
 
 
-def load_frame(ds: dict[str, Any], data_dir: Path) -> pd.DataFrame:
-    """Raw interactions ``user, item, timestamp`` for a dataset config."""
+def source_file(ds: dict[str, Any], data_dir: Path) -> tuple[Path | None, str | None]:
+    """The interaction file this dataset reads (fetched and SHA-256-checked), and its format."""
     fmt = ds.get("format")
     if fmt == "synthetic":
-        return synthetic.generate(**ds.get("generator", {}))
+        return None, fmt
     if fmt not in READERS:
         raise ConfigError(f"dataset.format={fmt!r}: expected one of {sorted(READERS) + ['synthetic']}")
     if not ds.get("file"):
         raise ConfigError("dataset.file: a path to the interaction file is required")
-    path, dl_fmt = ensure_file(data_dir, str(ds["file"]), ds.get("download"))
-    reader = READERS[dl_fmt or fmt]
-    kwargs = dict(ds.get("reader_args") or {})
-    return reader(path, **kwargs) if kwargs else reader(path)
+    path, dl_fmt = ensure_file(data_dir, str(ds["file"]), ds.get("download"), ds.get("sha256"))
+    return path, dl_fmt or fmt
+
+
+def load_frame(ds: dict[str, Any], data_dir: Path, source: tuple[Path | None, str | None] | None = None
+               ) -> pd.DataFrame:
+    """Raw interactions ``user, item, timestamp`` for a dataset config."""
+    path, fmt = source or source_file(ds, data_dir)
+    if path is None:
+        return synthetic.generate(**ds.get("generator", {}))
+    return read_checked(READERS[fmt], path, dict(ds.get("reader_args") or {}))
 
 
 def kcore(df: pd.DataFrame, min_user: int, min_item: int) -> pd.DataFrame:
@@ -73,26 +81,28 @@ def build_seqs(df: pd.DataFrame) -> tuple[Seqs, np.ndarray, np.ndarray]:
     return seqs, user_raw, item_raw
 
 
-def _cache_key(ds: dict[str, Any], split: dict[str, Any], data_dir: Path) -> str:
+def _cache_key(ds: dict[str, Any], split: dict[str, Any], path: Path | None) -> str:
+    """The data config plus the identity of the file read (path, size, mtime): a split is never
+    reused for another file, nor for the same file edited in place."""
     stamp: dict[str, Any] = {"v": CACHE_VERSION, "dataset": ds, "split": split}
-    if ds.get("format") != "synthetic" and ds.get("file"):
-        p = data_dir / str(ds["file"])
-        if p.is_file():
-            st = p.stat()
-            stamp["file"] = [str(p.resolve()), st.st_size, int(st.st_mtime)]
+    if path is not None:
+        st = path.stat()
+        stamp["file"] = [str(path.resolve()), st.st_size, st.st_mtime_ns]
     blob = json.dumps(stamp, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def prepare(ds: dict[str, Any], split_cfg: dict[str, Any], splitter, data_dir: Path,
             cache_dir: Path | None) -> SplitData:
-    """The split dataset for ``ds``; computed once per config and cached under ``cache_dir``."""
-    key = _cache_key(ds, split_cfg, data_dir)
+    """The split dataset for ``ds``; computed once per config and file, cached under ``cache_dir``."""
+    source = source_file(ds, data_dir)
+    key = _cache_key(ds, split_cfg, source[0])
     name = str(ds.get("name", "dataset"))
     cache = cache_dir / f"{name}-{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         return _load_cache(cache, name, key)
-    df = load_frame(ds, data_dir)
+    df = load_frame(ds, data_dir, source)
+    df = clean_rows(df, name, str(ds.get("bad_rows", "drop")))
     n_raw = len(df)
     df = kcore(df, int(ds.get("min_user_count", 0) or 0), int(ds.get("min_item_count", 0) or 0))
     if len(df) == 0:
@@ -106,9 +116,13 @@ def prepare(ds: dict[str, Any], split_cfg: dict[str, Any], splitter, data_dir: P
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **data.train.to_dict("train"), **data.valid.to_dict("valid"),
-                 **data.test.to_dict("test"), item_raw_ids=item_raw,
-                 meta=np.array([data.num_users, data.num_items]))
+        try:
+            np.savez(tmp, **data.train.to_dict("train"), **data.valid.to_dict("valid"),
+                     **data.test.to_dict("test"), item_raw_ids=item_raw,
+                     meta=np.array([data.num_users, data.num_items]))
+        except BaseException:  # a full disk mid-write: no orphan temp file
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(cache)  # atomic: parallel jobs never read a half-written cache
     return data
 
