@@ -7,6 +7,7 @@ import signal
 import sys
 
 from recexp.config import CONFIG_NAME, conf_dir, group_choices
+from recexp.faults import check_runs_dir
 
 USAGE = """\
 usage: recexp <command> [args]
@@ -59,6 +60,9 @@ def _run_train(argv: list[str]) -> int:
         print(train_help())
         return 0
     argv = ["--help" if a == "--hydra-help" else a for a in argv]
+    if (problem := check_runs_dir(argv)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     import hydra
 
     from recexp.hydra_task import task
@@ -83,6 +87,9 @@ def _run_pretrain(argv: list[str]) -> int:
     preset = "experiment" in given
     extra = [f"{k}=s3rec" for k in ("pretrain", "model") if k not in given and not preset]
     argv = ["--help" if a == "--hydra-help" else a for a in [*extra, *argv]]
+    if (problem := check_runs_dir(argv)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     import hydra
 
     from recexp.pretrain.run import task

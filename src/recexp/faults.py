@@ -46,3 +46,28 @@ def close_run(tracker, status: str, tags: dict[str, str] | None = None, retry_s:
                 return
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def check_runs_dir(argv: list[str]) -> str | None:
+    """One line when the runs folder (``paths.runs_dir=`` / ``$RECEXP_RUNS_DIR`` / ``runs``)
+    cannot be written, checked before Hydra creates the job folder (its own error is a
+    traceback). None when it can."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+") == "paths.runs_dir"]
+    if any(a.split("=", 1)[0].lstrip("+") in ("hydra.run.dir", "hydra.sweep.dir") for a in argv):
+        return None  # the user placed the job folder elsewhere
+    raw = given[-1] if given else os.environ.get("RECEXP_RUNS_DIR", "runs")
+    if "${" in raw:
+        return None
+    path = Path(raw).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return (f"paths.runs_dir={raw}: cannot write there ({exc.strerror or exc}); choose a writable folder "
+                "with paths.runs_dir=... or $RECEXP_RUNS_DIR")
+    return None

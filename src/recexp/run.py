@@ -144,7 +144,10 @@ def run_name(cfg: DictConfig, model, loss) -> str:
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     """One run end to end. Returns every logged final metric (``valid/...``, ``test/...``)."""
     resolved = validate(cfg)  # every bad value one line, before any data, store or run
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise (disk_error(exc) or exc) from None
     tracker = make_tracker(cfg)
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),

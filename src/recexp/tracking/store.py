@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -86,6 +87,10 @@ def ensure_experiment(uri: str, name: str) -> str:
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    # MLflow's import sets its loggers to INFO: creating a new store would print two lines on
+    # stderr around any one-line error of the job
+    for name in ("mlflow.store.db.utils", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     check_server(uri)
     if "://" not in uri and not uri.startswith(("file:", "databricks")):
         raise ConfigError(f"tracking.uri={uri}: not an MLflow store URI (expected sqlite:///path.db, "
