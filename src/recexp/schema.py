@@ -75,7 +75,7 @@ SEED = Num(int, 0, 2**63 - 1)
 RULES: dict[str, Num] = {
     "seed": SEED, "max_len": Num(int, 1, 100_000),
     "trainer.max_epochs": Num(int, 0, 1_000_000), "trainer.batch_size": POS_INT,
-    "trainer.lr": Num(float, 0, 10, lo_open=True), "trainer.weight_decay": NONNEG,
+    "trainer.lr": POS, "trainer.weight_decay": NONNEG,
     "trainer.grad_clip": Num(float, 0, lo_open=True, nullable=True), "trainer.patience": POS_INT,
     "trainer.eval_every": POS_INT, "trainer.checkpoint_every": NONNEG_INT, "trainer.log_every": POS_INT,
     "eval.ks[]": POS_INT, "eval.batch_size": POS_INT, "eval.item_block": NONNEG_INT,
@@ -98,7 +98,7 @@ RULES: dict[str, Num] = {
     "split.min_length": POS_INT, "split.gap": POS, "split.min_history": NONNEG_INT,
     "split.min_session_length": POS_INT, "split.*_quantile": Num(float, 0, 1, lo_open=True, hi_open=True),
     "tracking.stale_after_s": POS,
-    "pretrain.epochs": NONNEG_INT, "pretrain.batch_size": POS_INT, "pretrain.lr": Num(float, 0, 10, lo_open=True),
+    "pretrain.epochs": NONNEG_INT, "pretrain.batch_size": POS_INT, "pretrain.lr": POS,
     "pretrain.weight_decay": NONNEG, "pretrain.grad_clip": Num(float, 0, lo_open=True, nullable=True),
     "pretrain.mask_p": Num(float, 0, 1, lo_open=True, hi_open=True), "pretrain.*_weight": NONNEG,
 }

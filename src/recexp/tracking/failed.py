@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from recexp.tracking.resume import OUT_TAG
 from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
@@ -18,7 +18,10 @@ def record_failed_job(cfg: DictConfig, output_dir: Path, reason: str) -> str | N
     parent = os.environ.get(PARENT_ENV)
     if not parent or cfg.tracking.get("backend", "mlflow") != "mlflow":
         return None
+    from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
+
+    from recexp.tracking.tracker import flatten
 
     uri = tracking_uri(cfg.tracking.get("uri"), cfg.paths.get("runs_dir"))
     exp_id = ensure_experiment(uri, str(cfg.tracking.experiment))
@@ -31,5 +34,12 @@ def record_failed_job(cfg: DictConfig, output_dir: Path, reason: str) -> str | N
     tags = {"mlflow.parentRunId": parent, OUT_TAG: out, "recexp.error": reason[:5000],
             "recexp.sweep_id": os.environ.get(SWEEP_ENV, "")}
     run = client.create_run(exp_id, run_name=f"failed-{output_dir.name}", tags=tags)
+    try:  # the same params as a job that got further, so the sweep's runs compare side by side
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # the failure may be an unresolvable value itself
+        values = OmegaConf.to_container(cfg, resolve=False)
+    params = [Param(k, "" if v is None else str(v)[:5000]) for k, v in flatten(values).items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[i : i + 100])
     client.set_terminated(run.info.run_id, "FAILED")
     return run.info.run_id

@@ -15,9 +15,14 @@ def save(path: Path, **state: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(state, tmp)
-    except BaseException:  # a full disk or Ctrl-C mid-write: no orphan .tmp left behind
+        # through a Python file: a full disk is then OSError(ENOSPC), not torch's opaque
+        # "unexpected pos" RuntimeError
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+    except BaseException as exc:  # a full disk or Ctrl-C mid-write: no orphan .tmp left behind
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not exc.filename:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
     tmp.replace(path)  # atomic: a kill mid-write never leaves a corrupt checkpoint
     return path
