@@ -33,7 +33,7 @@ class Num:
     nullable: bool = False
 
     def allowed(self) -> str:
-        what = "an integer" if self.kind is int else "a finite number"
+        what = "an integer" if self.kind is int else "a number"
         if self.lo == -INF and self.hi == INF:
             rng = ""
         elif self.hi == INF:

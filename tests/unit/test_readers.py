@@ -52,3 +52,35 @@ def test_movielens_formats(tmp_path):
 def test_missing_file():
     with pytest.raises(DataError, match="nope.txt: file not found"):
         readers.read_seqtxt("nope.txt")
+
+
+def test_pre_placed_archive_is_checked_before_use(tmp_path):
+    from recexp.data.download import ensure_file, sha256_of
+    from recexp.errors import DataError as _DataError
+
+    (tmp_path / "downloads").mkdir()
+    blob = tmp_path / "downloads" / "data.txt"
+    blob.write_text("1 2 3\n")
+    dl = {"url": "https://example.invalid/data.txt", "sha256": "0" * 64}
+    with pytest.raises(_DataError, match="SHA-256 mismatch"):
+        ensure_file(tmp_path, "d/data.txt", dl)
+    assert not (tmp_path / "d" / "data.txt").exists()
+    dl["sha256"] = sha256_of(blob)
+    path, _ = ensure_file(tmp_path, "d/data.txt", dl)
+    assert path.read_text() == "1 2 3\n"
+    path.write_text("1 2 4\n")  # the placed copy edited: refused too
+    with pytest.raises(_DataError, match="SHA-256 mismatch"):
+        ensure_file(tmp_path, "d/data.txt", dl)
+
+
+def test_split_cache_key_holds_the_file_identity(tmp_path):
+    from recexp.data.prepare import _cache_key
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("1 2 3\n")
+    b.write_text("1 2 3\n")
+    ds = {"name": "x", "format": "seqtxt", "file": "ignored"}
+    assert _cache_key(ds, {}, a) != _cache_key(ds, {}, b)
+    key = _cache_key(ds, {}, a)
+    a.write_text("1 2 3 4\n")
+    assert _cache_key(ds, {}, a) != key
