@@ -32,13 +32,14 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
     from recexp.models.s3rec import S3Rec
     from recexp.pretrain.load import CHECKPOINT_NAME, KIND
     from recexp.run import make_tracker, resolve_device, seed_everything
+    from recexp.schema import validate
     from recexp.train import checkpoint
 
     if cfg.get("pretrain") is None:
         raise ConfigError("pretrain: no pre-training config selected (use pretrain=s3rec)")
+    resolved = validate(cfg)  # every bad value one line, before any data, store or run
     output_dir.mkdir(parents=True, exist_ok=True)
     tracker = make_tracker(cfg)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     tracker.start(f"pretrain-{cfg.dataset.name}-s{cfg.seed}", resolved,
                   {"recexp.role": "pretrain", "recexp.dataset": str(cfg.dataset.name),
                    "recexp.hypothesis": str(cfg.get("hypothesis") or ""),
