@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
     try:
         metrics = evaluate(Path(args.job_dir), args.device)
     except UserError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=False)
+        console.print(f"error: {exc}", soft_wrap=True, markup=False, style="bold red")
         return 2
     from recexp.hydra_task import summary_table
 

@@ -86,6 +86,9 @@ def _choice(group: str, saved: Any, choices: dict[str, Any], options: list[str])
 def load_job_config(job: Path) -> DictConfig:
     """The job's config: the project's group files, overlaid with the folder's plain values."""
     saved = _read(job / ".hydra" / "config.yaml")
+    for group in GROUPS:
+        if saved.get(group) is not None and not isinstance(saved[group], dict):
+            raise ConfigError(f"{job}/.hydra/config.yaml: {group} must be a mapping, got {saved[group]!r}")
     hydra_file = job / ".hydra" / "hydra.yaml"
     choices: dict[str, Any] = {}
     if hydra_file.is_file():
@@ -104,7 +107,11 @@ def load_job_config(job: Path) -> DictConfig:
         if "defaults" in node:
             node.pop("defaults")
         values = _values(saved.get(group) or {})
-        cfg[group] = OmegaConf.merge(node, values) if values else node
+        try:
+            cfg[group] = OmegaConf.merge(node, values) if values else node
+        except Exception as exc:  # a value of the wrong shape (a mapping where a list belongs, ...)
+            raise ConfigError(f"{job}/.hydra/config.yaml: {group} does not fit conf/{group}/{name}.yaml "
+                              f"({str(exc).splitlines()[0]})") from None
     for key in TOP_KEYS:
         if key in saved:
             v = _values(saved[key])
