@@ -8,6 +8,7 @@ import sys
 
 from recexp.config import CONFIG_NAME, conf_dir, group_choices
 from recexp.faults import check_runs_dir
+from recexp.precheck import compose_error
 
 USAGE = """\
 usage: recexp <command> [args]
@@ -60,7 +61,7 @@ def _run_train(argv: list[str]) -> int:
         print(train_help())
         return 0
     argv = ["--help" if a == "--hydra-help" else a for a in argv]
-    if (problem := check_runs_dir(argv)) is not None:
+    if (problem := check_runs_dir(argv) or compose_error(argv)) is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     import hydra

@@ -71,6 +71,10 @@ def cases(d: Path) -> dict[str, list[str]]:
         "custom without file": ["dataset=custom", *TINY[3:]],
         "bad_rows=maybe": _custom(d, "ok.csv", "csv", "dataset.bad_rows=maybe"),
         "reader_args not a map": _custom(d, "ok.csv", "csv", "dataset.reader_args=5"),
+        # Hydra's own composition errors
+        "unknown key": [*TINY, "trainer.nosuch=1"],
+        "unknown option": [*TINY, "model=nosuch"],
+        "unparsable override": [*TINY, "trainer.lr=[1,"],
         # the store
         "uri not a store": [*TINY, "tracking.uri=notastore"],
         f"corrupt store {corrupt.name}": [*TINY, f"tracking.uri=sqlite:///{corrupt}"],
