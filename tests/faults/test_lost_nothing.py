@@ -206,3 +206,11 @@ def test_run_is_closed_as_soon_as_the_store_accepts_writes():
     t = _FlakyStore()
     close_run(t, "FAILED", {"recexp.error": "disk full"}, retry_s=10)
     assert t.ended == "FAILED" and t.fails == 0
+
+
+def test_the_store_holds_the_configured_experiment(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("model=pop", "tracking.experiment=issue21")
+    train(cfg, tmp_path / "job")
+    client, runs = all_runs(Path(cfg.paths.runs_dir))
+    assert {e.name for e in client.search_experiments()} >= {"issue21"}
+    assert [client.get_experiment(r.info.experiment_id).name for r in runs] == ["issue21"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 HASH_TAG = "recexp.config_hash"
 HOST_TAG, PID_TAG, BEAT_TAG, OUT_TAG = "recexp.host", "recexp.pid", "recexp.heartbeat", "recexp.output_dir"
+log = logging.getLogger("recexp")
 JOB_TAG = "recexp.scheduler_job"  # SLURM job (array task) id: a requeued job finds its own earlier run
 # keys that say where or how visibly a run computes, not what: excluded from the hash ("device":
 # the local launcher pins cuda:N per worker, which must not turn a rerun into a new config)
@@ -122,9 +124,7 @@ def plan(tracker, chash: str, enabled: bool, skip_finished: bool, checkpoint_pro
     """``checkpoint_problem(path) -> str | None`` says why a ``last.pt`` cannot continue this job
     (None: it can; ``damaged: ...``: torch cannot read it). ``skip_finished``: reuse a FINISHED
     run's metrics (sweeps) rather than train again."""
-    import logging
-
-    from recexp.train.checkpoint import move_aside
+    from recexp.train.checkpoint import move_aside  # torch: imported only when a run is planned
 
     prev = tracker.previous(chash, skip_finished) if enabled else None
     if prev is None:
@@ -136,16 +136,19 @@ def plan(tracker, chash: str, enabled: bool, skip_finished: bool, checkpoint_pro
         return Plan(resume_run_id=prev.run_id, resume_from=prev.checkpoint)
     if problem.startswith("damaged"):
         # a wedged config otherwise: every rerun would trip on the same file
-        aside = move_aside(prev.checkpoint)
-        reason = f"checkpoint {prev.checkpoint} is {problem}; moved to {aside.name}, rerun as a new run"
-        logging.getLogger("recexp").warning("warning: %s", reason)
+        try:
+            moved = f"moved to {move_aside(prev.checkpoint).name}"
+        except OSError as exc:  # a read-only folder: the file stays, the run is still closed
+            moved = f"could not be moved ({exc.strerror})"
+        reason = f"checkpoint {prev.checkpoint} is {problem}; {moved}, rerun as a new run"
+        log.warning("warning: %s", reason)
         tracker.close_other(prev.run_id, "FAILED", {"recexp.error": reason})
         return Plan()
     if problem == "missing":
         reason = "job died before its first checkpoint; rerun as a new run"
     else:
         reason = f"not resumed from {prev.checkpoint}: {problem}; rerun as a new run"
-        logging.getLogger("recexp").warning("warning: %s", reason)
+        log.warning("warning: %s", reason)
     # the dead job left nothing to continue from: close its run so exactly one run ends FINISHED
     tracker.close_other(prev.run_id, "KILLED", {"recexp.error": reason})
     return Plan()

@@ -89,8 +89,8 @@ def ensure_experiment(uri: str, name: str) -> str:
 
     # MLflow's import sets its loggers to INFO: creating a new store would print two lines on
     # stderr around any one-line error of the job
-    for name in ("mlflow.store.db.utils", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for logger in ("mlflow.store.db.utils", "alembic"):
+        logging.getLogger(logger).setLevel(logging.WARNING)
     check_server(uri)
     if "://" not in uri and not uri.startswith(("file:", "databricks")):
         raise ConfigError(f"tracking.uri={uri}: not an MLflow store URI (expected sqlite:///path.db, "
