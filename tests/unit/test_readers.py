@@ -84,3 +84,17 @@ def test_split_cache_key_holds_the_file_identity(tmp_path):
     key = _cache_key(ds, {}, a)
     a.write_text("1 2 3 4\n")
     assert _cache_key(ds, {}, a) != key
+
+
+def test_attribute_files_that_are_not_utf8_or_not_integers_are_one_line(tmp_path):
+    bad = tmp_path / "a.json"
+    bad.write_bytes(b'{"1": [1]}\xff\xfe')
+    with pytest.raises(DataError, match="not UTF-8"):
+        readers.read_item2attributes(bad)
+    bad.write_text('{"1": ["x"]}')
+    with pytest.raises(DataError, match="integer attribute ids"):
+        readers.read_item2attributes(bad)
+    item = tmp_path / "a.item"
+    item.write_bytes(b"item_id:token\tclass:token_seq\n1\tcaf\xe9\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        readers.read_atomic_item_tokens(item)

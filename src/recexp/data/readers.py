@@ -166,15 +166,25 @@ def read_item2attributes(path: str | Path) -> dict[str, list[int]]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); convert the file to UTF-8") from None
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a JSON object mapping item id -> [attribute ids]")
-    return {str(k): [int(a) for a in v] for k, v in raw.items()}
+    try:
+        return {str(k): [int(a) for a in v] for k, v in raw.items()}
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{path}: expected a JSON object mapping item id -> [integer attribute ids]") from None
 
 
 def read_atomic_item_tokens(path: str | Path, field: str = "class") -> dict[str, list[str]]:
     """Token-sequence attributes (e.g. MovieLens genres in ``class``) from an atomic ``.item``."""
     path = _require(path)
-    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); convert the file to UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot be parsed ({str(exc).splitlines()[0][:200]})") from None
     df.columns = [c.split(":")[0] for c in df.columns]
     if field not in df.columns or "item_id" not in df.columns:
         raise DataError(f"{path}:1: header must contain 'item_id' and '{field}'")
