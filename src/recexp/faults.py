@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import errno
 import logging
+import shutil
 import time
 
 from recexp.errors import UserError
 
 log = logging.getLogger("recexp")
+
+MIN_FREE_BYTES = 256 * 1024  # a job's config files and log; a checkpoint is checked when written
 
 DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
                errno.EFBIG: "file size limit reached", errno.EROFS: "read-only file system",
@@ -70,4 +73,8 @@ def check_runs_dir(argv: list[str]) -> str | None:
     except OSError as exc:
         return (f"paths.runs_dir={raw}: cannot write there ({exc.strerror or exc}); choose a writable folder "
                 "with paths.runs_dir=... or $RECEXP_RUNS_DIR")
+    free = shutil.disk_usage(path).free
+    if free < MIN_FREE_BYTES:  # Hydra's own job files would fail mid-write, in a multi-line block
+        return (f"paths.runs_dir={raw}: no space left on the device ({free // 1024} KiB free); free space "
+                "or choose another folder")
     return None

@@ -166,6 +166,14 @@ def test_read_only_runs_folder_is_one_line(tmpfs, tmp_runs, capfd):
     assert code == 2 and err.count("\n") == 1 and "Read-only file system" in err and "Traceback" not in err
 
 
+def test_full_runs_folder_is_one_line_before_any_job_file(tmpfs, tmp_runs, capfd):
+    full = tmpfs("64k")
+    capfd.readouterr()
+    code = main(["train", *SMALL, f"paths.runs_dir={full}"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "no space left" in err and "Traceback" not in err
+
+
 def test_full_disk_fails_the_run_with_the_reason_and_leaves_no_temp_file(tmpfs, tiny_cfg):
     disk = tmpfs("64k")
     out = disk / "job"
