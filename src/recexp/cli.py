@@ -88,7 +88,7 @@ def _run_pretrain(argv: list[str]) -> int:
     preset = "experiment" in given
     extra = [f"{k}=s3rec" for k in ("pretrain", "model") if k not in given and not preset]
     argv = ["--help" if a == "--hydra-help" else a for a in [*extra, *argv]]
-    if (problem := check_runs_dir(argv)) is not None:
+    if (problem := check_runs_dir(argv) or compose_error(argv)) is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     import hydra
