@@ -16,10 +16,10 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from recexp.config import conf_dir
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
+from recexp.resolve import resolve_config
 from recexp.tracking import resume
 from recexp.tracking.store import SWEEP_ENV
 from recexp.tracking.tracker import MlflowTracker, Tracker
@@ -44,13 +44,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _group_file(group: str, name: str) -> DictConfig:
-    path = conf_dir() / group / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{group}={name}: no such option ({path} missing)")
-    return OmegaConf.load(path)
 
 
 def instantiate_user(node: DictConfig, **runtime: Any) -> Any:
@@ -78,23 +71,11 @@ def model_choice(model: Any) -> str:
 
 
 def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
-    """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
-    sense with a one-line explanation (the table in docs/combinations.md)."""
-    loss_cfg = cfg.loss
-    if not model.trainable and loss_cfg.get("name") != "auto":
-        asked = getattr(instantiate(loss_cfg), "name", loss_cfg.get("_target_"))
-        raise ConfigError(f"model={model_choice(model)} is fit by counting, not trained: loss={asked} "
-                          "has nothing to train (drop the loss override, i.e. loss=auto)")
-    if loss_cfg.get("name") == "auto":
-        if not model.trainable:
-            loss_cfg = _group_file("loss", "ce")
-        else:
-            loss_cfg = _group_file("loss", getattr(model, "default_loss", "ce"))
-    loss = instantiate_user(loss_cfg, num_items=model.num_items)
-    sampler_cfg = cfg.sampler
-    if sampler_cfg.get("name") == "auto":
-        sampler_cfg = _group_file("sampler", "none" if loss.requires == "full" else "uniform")
-    sampler = instantiate_user(sampler_cfg)
+    """Instantiate loss and sampler (``auto`` resolved by :func:`recexp.resolve.resolve_config`),
+    refusing combinations that make no sense with a one-line explanation (docs/combinations.md)."""
+    cfg = resolve_config(cfg)
+    loss = instantiate_user(cfg.loss, num_items=model.num_items)
+    sampler = instantiate_user(cfg.sampler)
     model_name = model_choice(model)
     if model.trainable:
         allowed = getattr(model, "supported_losses", None)
@@ -139,6 +120,7 @@ def run_name(cfg: DictConfig, model, loss) -> str:
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     """One run end to end. Returns every logged final metric (``valid/...``, ``test/...``)."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    cfg = resolve_config(cfg)  # before anything is hashed, logged or saved: the record is the run
     tracker = make_tracker(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
