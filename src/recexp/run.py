@@ -185,7 +185,9 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
                       "recexp.sampler": getattr(sampler, "name", ""),
                       "recexp.protocol": json.dumps({"split": type(splitter).__name__, **evaluator.protocol()}),
                       "mlflow.runName": run_name(cfg, model, loss)})
-    tracker.log_metrics({f"data/{k}": float(v) for k, v in data.summary().items()} | {"data/prepare_s": prep_s})
+    # dataset statistics describe the input, not the run's outcome: params (one value each), not metrics
+    tracker.log_params({f"data.{k}": v for k, v in data.summary().items()})
+    tracker.log_metrics({"data/prepare_s": prep_s})
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(metrics, step=epoch)
