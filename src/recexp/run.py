@@ -22,6 +22,7 @@ from recexp.errors import ConfigError, UserError
 from recexp.resolve import resolve_config
 from recexp.tracking import resume
 from recexp.tracking.store import SWEEP_ENV
+from recexp.tracking.sweep_report import job_info
 from recexp.tracking.tracker import MlflowTracker, Tracker
 from recexp.train import checkpoint
 
@@ -114,18 +115,27 @@ def make_tracker(cfg: DictConfig) -> Tracker:
 
 
 def run_name(cfg: DictConfig, model, loss) -> str:
-    return f"{type(model).__name__.lower()}-{cfg.dataset.name}-{getattr(loss, 'name', 'none')}-s{cfg.seed}"
+    """``sasrec-ml-100k-ce-s1``: the option names the config records (``choices``)."""
+    ch = cfg.get("choices") or {}
+    return (f"{ch.get('model') or type(model).__name__.lower()}-{cfg.dataset.name}-"
+            f"{ch.get('loss') or getattr(loss, 'name', 'none')}-s{cfg.seed}")
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     """One run end to end. Returns every logged final metric (``valid/...``, ``test/...``)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    cfg = resolve_config(cfg)  # before anything is hashed, logged or saved: the record is the run
     tracker = make_tracker(cfg)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),
-            "recexp.dataset": str(cfg.dataset.name)}
+            "recexp.dataset": str(cfg.dataset.name), **job_info()}
+    try:
+        cfg = resolve_config(cfg)  # before anything is hashed, logged or saved: the record is the run
+    except UserError as exc:  # still one FAILED run with the reason, as for any other config error
+        tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", OmegaConf.to_container(cfg, resolve=False),
+                      tags | {"recexp.error": str(exc)[:5000]})
+        tracker.end("FAILED")
+        raise
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = resume.config_hash(resolved)
     tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir)}
     skip = str(cfg.tracking.get("skip_finished", "multirun"))
@@ -136,7 +146,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
                        lambda p: checkpoint.load_resumable(p, "cpu") is not None)
     if plan.skip is not None:  # a rerun of an interrupted sweep: this job already FINISHED
         log.info("skipped: run %s already FINISHED with this config (hash %s)", plan.skipped_run_id, chash)
-        return {**plan.skip, "skipped": 1.0}
+        tracker.attach_to_sweep(plan.skipped_run_id)
+        return {**plan.skip, "skipped": 1.0, "skipped_run": plan.skipped_run_id}
     if plan.resume_run_id:
         log.info("resuming run %s from %s (its job died)", plan.resume_run_id, plan.resume_from)
     tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", resolved, tags, resume_run_id=plan.resume_run_id)

@@ -49,6 +49,13 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None, filter_stri
         clauses.append(filter_string)
     try:
         runs = client.search_runs([e.experiment_id for e in exps], " and ".join(clauses), max_results=5000)
+        if sweep:  # jobs of the sweep that reused an identical FINISHED run (tracking/sweep_report.py)
+            from recexp.tracking.sweep_report import IN_SWEEP
+
+            seen = {r.info.run_id for r in runs}
+            extra = [f"tags.`{IN_SWEEP}{sweep}` != ''", *([filter_string] if filter_string else [])]
+            runs += [r for r in client.search_runs([e.experiment_id for e in exps], " and ".join(extra),
+                                                   max_results=5000) if r.info.run_id not in seen]
     except MlflowException as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"--filter {filter_string!r}: MLflow rejected it: {msg}") from None

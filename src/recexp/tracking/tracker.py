@@ -51,6 +51,7 @@ class Tracker:
         return None
 
     def close_other(self, run_id: str, status: str, tags: dict[str, str]) -> None: ...
+    def attach_to_sweep(self, run_id: str) -> None: ...
     def heartbeat(self) -> None: ...
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
     def log_params(self, params: dict[str, object]) -> None: ...
@@ -88,6 +89,13 @@ class MlflowTracker(Tracker):
         for k, v in tags.items():
             client.set_tag(run_id, k, v)
         client.set_terminated(run_id, status)
+
+    def attach_to_sweep(self, run_id: str) -> None:
+        """A job of the running sweep reuses FINISHED run ``run_id``: record it on that run."""
+        if os.environ.get(SWEEP_ENV):
+            from recexp.tracking.sweep_report import attach_skipped
+
+            attach_skipped(self.uri, run_id, os.environ[SWEEP_ENV])
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str],
               resume_run_id: str | None = None) -> None:
