@@ -59,6 +59,17 @@ def _run_train(argv: list[str]) -> int:
         print(train_help())
         return 0
     argv = ["--help" if a == "--hydra-help" else a for a in argv]
+    from recexp.errors import ConfigError
+    from recexp.overrides_check import check_overrides, job_config
+
+    try:
+        check_overrides(argv)
+        if _asks_job_config(argv):  # the config as it will run: auto choices resolved
+            print(job_config(argv), end="")
+            return 0
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     import hydra
 
     from recexp.hydra_task import task
@@ -67,6 +78,14 @@ def _run_train(argv: list[str]) -> int:
     main = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)
     main()
     return 0
+
+
+def _asks_job_config(argv: list[str]) -> bool:
+    """``--cfg job`` / ``-c job`` without a sweep and without Hydra's package selector."""
+    for flag in ("--cfg", "-c"):
+        if flag in argv and argv.index(flag) + 1 < len(argv) and argv[argv.index(flag) + 1] == "job":
+            return not {"-m", "--multirun", "-p", "--package"} & set(argv)
+    return False
 
 
 def _run_pretrain(argv: list[str]) -> int:

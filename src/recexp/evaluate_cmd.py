@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
 from recexp.errors import ConfigError, UserError
 
@@ -23,7 +25,7 @@ def main(argv: list[str]) -> int:
     try:
         metrics = evaluate(Path(args.job_dir), args.device)
     except UserError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
     from recexp.hydra_task import summary_table
 
@@ -63,4 +65,9 @@ def evaluate(job: Path, device_name: str = "auto") -> dict[str, float]:
         f"test/{k}": v for k, v in test.items()}
     (job / "evaluate.json").write_text(json.dumps(out, indent=2))
     per_user.to_parquet(job / "per_user_test.parquet", index=False)
+    from recexp.tracking.evaluated import log_to_run
+
+    rid = log_to_run(job, cfg, out, [job / "evaluate.json", job / "per_user_test.parquet"])
+    print(f"logged to MLflow run {rid}" if rid else f"no MLflow run recorded {job}: nothing logged",
+          file=sys.stderr)
     return out

@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from recexp import terminal
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
@@ -187,6 +188,7 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
         tracker.set_tags(load_pretrained(model, str(cfg.model.pretrained), data.fingerprint,
                                          tracking_uri=cfg.tracking.get("uri"), runs_dir=cfg.paths.runs_dir))
     loss, sampler = build_loss_and_sampler(cfg, model)
+    terminal.print_header(cfg, data, model, device, tracker.run_id)
     evaluator = instantiate_user(cfg.eval)
     if hasattr(evaluator, "set_popularity"):  # beyond-accuracy metrics / popularity-sampled candidates
         evaluator.set_popularity(data.item_counts())
@@ -209,6 +211,11 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
                          on_epoch=on_epoch, ckpt_dir=output_dir, config=resolved,
                          resume_from=resume_from)
     fit_s = time.perf_counter() - t1
+    warning = terminal.still_improving(result.best_epoch, result.epochs_run, int(cfg.trainer.max_epochs),
+                                       result.stopped_early) if model.trainable else None
+    if warning:
+        terminal.console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+        tracker.set_tags({"recexp.warning": warning})
     t2 = time.perf_counter()
     test_metrics, per_user = evaluator.evaluate(model, EvalBatches(data.test, int(cfg.max_len), device),
                                                 per_user=True)
@@ -226,4 +233,5 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
     per_user.to_parquet(output_dir / "per_user_test.parquet", index=False)
     for name in ("metrics.json", "config.yaml", "per_user_test.parquet"):
         tracker.log_artifact(output_dir / name)
-    return final
+    return final | {"mlflow_where": terminal.where(tracker.run_id, getattr(tracker, "uri", None),
+                                                   getattr(tracker, "_exp_id", None)) or ""}

@@ -62,7 +62,9 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None, filter_stri
     out = [RunRecord(r.info.run_id, r.info.run_name or r.info.run_id[:8], r.info.experiment_id,
                      int(r.info.start_time or 0), dict(r.data.params), dict(r.data.tags), dict(r.data.metrics))
            for r in runs
-           if r.info.status == "FINISHED" and r.data.tags.get("recexp.role") not in ("sweep", "compare")]
+           # a run stopped early counts once `recexp evaluate` has logged its test metrics to it
+           if (r.info.status == "FINISHED" or r.data.tags.get("recexp.evaluated"))
+           and r.data.tags.get("recexp.role") not in ("sweep", "compare")]
     if not out:
         where = f"sweep {sweep!r}" if sweep else f"experiment {experiment!r}" if experiment else "the store"
         extra = f" matching {filter_string!r}" if filter_string else ""
