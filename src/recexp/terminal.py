@@ -44,7 +44,13 @@ def batches(it: Iterable[T], total: int, epoch: int, enabled: bool) -> Iterator[
         yield from it
         return
     if console.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         cols = (TextColumn(f"epoch {epoch:>3}"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
                 TimeRemainingColumn())

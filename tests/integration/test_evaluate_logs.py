@@ -3,14 +3,14 @@ evaluated afterwards is visible to `recexp compare`; its errors print without ma
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from mlflow.tracking import MlflowClient
 
 from recexp.tracking.query import select_runs
 from recexp.tracking.store import tracking_uri
 from tests.faults.helpers import SMALL, env_for
-
-import subprocess
-import sys
 
 
 def _cli(args, runs):  # noqa: ANN001, ANN202

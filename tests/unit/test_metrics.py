@@ -2,7 +2,6 @@ import itertools
 import math
 
 import pytest
-
 import torch
 
 from recexp.eval.metrics import all_metrics, hit_rate, mrr, ndcg, target_rank

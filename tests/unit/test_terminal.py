@@ -72,14 +72,15 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(monkeypatch):
 
 
 def test_header_names_sizes_choices_parameters_device_and_run(tiny_cfg):
+    from pathlib import Path
+
     import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
     from recexp.data.prepare import prepare
     from recexp.resolve import resolve_config
     from recexp.run import instantiate_user
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-    from pathlib import Path
 
     cfg = resolve_config(tiny_cfg("loss=bce"))
     data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True), OmegaConf.to_container(cfg.split, resolve=True),

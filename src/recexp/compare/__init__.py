@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, con) -> dict:
     from recexp.compare import analysis as an
-    from recexp.compare import report as rp
     from recexp.errors import ConfigError
     from recexp.tracking import query
     from recexp.tracking.store import runs_dir, tracking_uri
