@@ -59,9 +59,9 @@ def task(cfg: DictConfig) -> float:
         console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
         raise SystemExit(130) from None
     if metrics.get("skipped"):  # an identical config already FINISHED: nothing trained here
-        console.print(f"[bold yellow]skipped:[/] run {metrics.get('skipped_run')} already FINISHED with this "
-                      f"config; its result counts for this job (tracking.skip_finished=never trains again)",
-                      soft_wrap=True)
+        console.print(f"[bold yellow]skipped:[/] nothing trained: this config has FINISHED run "
+                      f"{metrics.get('skipped_run')}, whose metrics count for this job "
+                      f"(tracking.skip_finished=never trains again)", soft_wrap=True)
         return float(metrics.get(cfg.optimized_metric, math.nan))
     console.print(summary_table(metrics))
     best = metrics.get(cfg.optimized_metric, math.nan)

@@ -16,7 +16,7 @@ def test_skipped_job_is_reported_and_attached_to_the_new_sweep(tmp_runs, tmp_pat
     r = cli(["-m", "model=pop,markov", *COUNT], tmp_runs)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
-    assert "skipped:" in out and "already FINISHED" in out
+    assert "skipped:" in out and "nothing trained: this config has FINISHED run" in out
     client, runs = all_runs(tmp_runs)
     (parent,), jobs = split_runs(runs)
     sweep_id = parent.data.tags["recexp.sweep_id"]
