@@ -92,6 +92,16 @@ def run(args: argparse.Namespace, con) -> dict:
     return {"out": str(out), "parts": results}
 
 
+def _shown(uri: str) -> str:
+    """A local store below the working directory is shown relative to it (no machine paths)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri[len(prefix):])
+        if path.is_relative_to(Path.cwd()):
+            return prefix + str(path.relative_to(Path.cwd()))
+    return uri
+
+
 def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> dict:
     from recexp.compare import analysis as an
     from recexp.compare import report as rp
@@ -129,7 +139,7 @@ def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> 
     verdict = an.hypothesis_verdict(tests)
 
     con.print(f"{len(runs)} runs in {len(groups)} groups "
-              f"(by {', '.join(groups[0].key)}; seed averaged over) from {escape(uri)}")
+              f"(by {', '.join(groups[0].key)}; seed averaged over) from {escape(_shown(uri))}")
     con.print(rp.rich_summary(summary, metrics, baseline))
     con.print(rp.rich_tests(tests, column, args.alpha))
     con.print(f"paired tests: {escape(unit)}")
