@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from recexp.eval.metrics import target_rank
@@ -88,3 +89,29 @@ def test_streamed_topk_matches_dense_and_skips_history():
     got_s, got_i = streamed_topk(model, h, 10, Excluded(rows, items, B), block=7)
     assert torch.equal(got_i, ref_i) and torch.allclose(got_s, ref_s)
     assert not (got_i == 0).any()
+
+
+def test_full_ranking_of_a_constant_scorer_is_k_over_n():
+    """Every item tied: the expectation over tie orders is HR@K = K/N exactly (floor(ties/2)
+    mid-ranks gave 0 for N > 2K)."""
+    import pandas as pd
+
+    from recexp.data.batches import EvalBatches
+    from recexp.data.prepare import build_seqs
+    from recexp.data.split import LeaveOneOut
+    from recexp.eval.evaluator import FullRanking
+
+    df = pd.DataFrame({"user": [u for u in range(1, 31) for _ in range(4)],
+                       "item": [(u * 7 + j) % 50 + 1 for u in range(1, 31) for j in range(4)],
+                       "timestamp": range(120)})
+    seqs, users, items = build_seqs(df)
+    data = LeaveOneOut()(seqs, len(users), len(items))
+    model = Pop(num_items=data.num_items)  # counts all zero: a constant scorer
+    eb = EvalBatches(data.test, 10, torch.device("cpu"))
+    means, _ = FullRanking(ks=[10], metrics=["hr"], mask_history="none", beyond=[]).evaluate(model, eb)
+    assert means["hr_10"] == pytest.approx(10 / data.num_items)
+    # history masked except the target: each user ranks N - (distinct history items other than the target)
+    means, _ = FullRanking(ks=[10], metrics=["hr"], beyond=[]).evaluate(model, eb)
+    n = [data.num_items - len(set(data.test.hist.seq(e).tolist()) - {int(data.test.targets[e])})
+         for e in range(len(data.test))]
+    assert means["hr_10"] == pytest.approx(sum(10 / x for x in n) / len(n))
