@@ -66,7 +66,8 @@ def task(cfg: DictConfig) -> float:
     console.print(summary_table(metrics))
     best = metrics.get(cfg.optimized_metric, math.nan)
     console.print(f"{cfg.optimized_metric} = {best:.4f}   best epoch {int(metrics.get('best_epoch', 0))}   "
-                  f"outputs: {escape(str(out))}", soft_wrap=True)
+                  f"outputs: {escape(str(out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out))}",
+                  soft_wrap=True)
     if metrics.get("mlflow_where"):
         console.print(escape(str(metrics["mlflow_where"])), soft_wrap=True, highlight=False)
     return float(metrics.get(cfg.optimized_metric, math.nan))
