@@ -129,7 +129,7 @@ def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> 
             raise UserError(f"group {g.label} was evaluated on different examples than {groups[0].label} "
                             "(different dataset or split): paired tests need the same test set")
     n_examples, n_users = len(first_ref), int(first_ref["user"].nunique())
-    unit = "per-user"
+    unit = f"per-user ({n_users:,} users, one example each)"
     if n_users < n_examples:  # session splits: several examples per user are not independent
         per_user = {i: an.per_user_means(first_ref, v) for i, v in per_user.items()}
         unit = f"per-user ({n_examples:,} examples averaged per user first: {n_users:,} users)"
