@@ -37,6 +37,9 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
     if cfg.get("pretrain") is None:
         raise ConfigError("pretrain: no pre-training config selected (use pretrain=s3rec)")
     output_dir.mkdir(parents=True, exist_ok=True)
+    from recexp.resolve import resolve_config
+
+    cfg = resolve_config(cfg)  # the fine-tuning loss/sampler as they will run, in this run's params too
     tracker = make_tracker(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     tracker.start(f"pretrain-{cfg.dataset.name}-s{cfg.seed}", resolved,
