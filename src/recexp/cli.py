@@ -46,7 +46,7 @@ def train_help() -> str:
         f"{_groups_text()}\n\n"
         "top-level keys: seed, device=auto|cpu|cuda, hypothesis=\"...\", max_len, data_dir (or\n"
         "$RECEXP_DATA_DIR), optimized_metric, paths.runs_dir (or $RECEXP_RUNS_DIR)\n"
-        "any nested key too: model.hidden_size=128 trainer.lr=3e-4 eval.mask_history=false\n\n"
+        "any nested key too: model.hidden_size=128 trainer.lr=3e-4 eval.mask_history=none\n\n"
         "  -m / --multirun   sweep over comma-separated values (a Hydra multirun)\n"
         "  --cfg job         print the composed config and exit\n"
         "  --hydra-help      Hydra's own flags\n"
