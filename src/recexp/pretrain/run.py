@@ -66,7 +66,7 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
                           f"s3rec-pretrain-{cfg.dataset.name}-s{cfg.seed}",
                           "recexp.pretrain_weights": json.dumps(trainer.weights)})
         if attrs is not None:
-            tracker.log_metrics({"data/attributes": attrs.num_attributes, "data/attribute_coverage": attrs.coverage()})
+            tracker.log_params({"data.attributes": attrs.num_attributes, "data.attribute_coverage": attrs.coverage()})
         def save(epoch: int) -> Path:
             return checkpoint.save(output_dir / CHECKPOINT_NAME, model=model.state_dict(), kind=KIND,
                                    epoch=epoch, fingerprint=data.fingerprint, dataset=str(cfg.dataset.name),
