@@ -48,7 +48,7 @@ def train_help() -> str:
         f"{_groups_text()}\n\n"
         "top-level keys: seed, device=auto|cpu|cuda, hypothesis=\"...\", max_len, data_dir (or\n"
         "$RECEXP_DATA_DIR), optimized_metric, paths.runs_dir (or $RECEXP_RUNS_DIR)\n"
-        "any nested key too: model.hidden_size=128 trainer.lr=3e-4 eval.mask_history=false\n\n"
+        "any nested key too: model.hidden_size=128 trainer.lr=3e-4 eval.mask_history=none\n\n"
         "  -m / --multirun   sweep over comma-separated values (a Hydra multirun)\n"
         "  --cfg job         print the composed config and exit\n"
         "  --hydra-help      Hydra's own flags\n"
@@ -64,6 +64,17 @@ def _run_train(argv: list[str]) -> int:
     if (problem := check_runs_dir(argv) or compose_error(argv)) is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    from recexp.errors import ConfigError
+    from recexp.overrides_check import check_overrides, job_config
+
+    try:
+        check_overrides(argv)
+        if _asks_job_config(argv):  # the config as it will run: auto choices resolved
+            print(job_config(argv), end="")
+            return 0
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     import hydra
 
     from recexp.hydra_task import task
@@ -72,6 +83,14 @@ def _run_train(argv: list[str]) -> int:
     main = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)
     main()
     return 0
+
+
+def _asks_job_config(argv: list[str]) -> bool:
+    """``--cfg job`` / ``-c job`` without a sweep and without Hydra's package selector."""
+    for flag in ("--cfg", "-c"):
+        if flag in argv and argv.index(flag) + 1 < len(argv) and argv[argv.index(flag) + 1] == "job":
+            return not {"-m", "--multirun", "-p", "--package"} & set(argv)
+    return False
 
 
 def _run_pretrain(argv: list[str]) -> int:

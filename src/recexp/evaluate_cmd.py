@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -70,4 +71,9 @@ def evaluate(job: Path, device_name: str = "auto") -> dict[str, float]:
         f"test/{k}": v for k, v in test.items()}
     (job / "evaluate.json").write_text(json.dumps(out, indent=2))
     per_user.to_parquet(job / "per_user_test.parquet", index=False)
+    from recexp.tracking.evaluated import log_to_run
+
+    rid = log_to_run(job, cfg, out, [job / "evaluate.json", job / "per_user_test.parquet"])
+    print(f"logged to MLflow run {rid}" if rid else f"no MLflow run recorded {job}: nothing logged",
+          file=sys.stderr)
     return out

@@ -80,8 +80,16 @@ def task(cfg: DictConfig) -> float:
     except KeyboardInterrupt:
         console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
         raise SystemExit(130) from None
+    if metrics.get("skipped"):  # an identical config already FINISHED: nothing trained here
+        console.print(f"[bold yellow]skipped:[/] nothing trained: this config has FINISHED run "
+                      f"{metrics.get('skipped_run')}, whose metrics count for this job "
+                      f"(tracking.skip_finished=never trains again)", soft_wrap=True)
+        return float(metrics.get(cfg.optimized_metric, math.nan))
     console.print(summary_table(metrics))
     best = metrics.get(cfg.optimized_metric, math.nan)
     console.print(f"{cfg.optimized_metric} = {best:.4f}   best epoch {int(metrics.get('best_epoch', 0))}   "
-                  f"outputs: {out}", soft_wrap=True)
+                  f"outputs: {escape(str(out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out))}",
+                  soft_wrap=True)
+    if metrics.get("mlflow_where"):
+        console.print(escape(str(metrics["mlflow_where"])), soft_wrap=True, highlight=False)
     return float(metrics.get(cfg.optimized_metric, math.nan))

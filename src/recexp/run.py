@@ -16,14 +16,16 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from recexp.config import conf_dir
+from recexp import terminal
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
 from recexp.faults import close_run, disk_error
 from recexp.schema import validate
+from recexp.resolve import resolve_config
 from recexp.tracking import resume
 from recexp.tracking.store import SWEEP_ENV
+from recexp.tracking.sweep_report import job_info
 from recexp.tracking.tracker import MlflowTracker, Tracker
 from recexp.train import checkpoint
 
@@ -46,13 +48,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _group_file(group: str, name: str) -> DictConfig:
-    path = conf_dir() / group / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{group}={name}: no such option ({path} missing)")
-    return OmegaConf.load(path)
 
 
 def instantiate_user(node: DictConfig, **runtime: Any) -> Any:
@@ -83,23 +78,11 @@ def model_choice(model: Any) -> str:
 
 
 def build_loss_and_sampler(cfg: DictConfig, model) -> tuple[Any, Any]:
-    """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
-    sense with a one-line explanation (the table in docs/combinations.md)."""
-    loss_cfg = cfg.loss
-    if not model.trainable and loss_cfg.get("name") != "auto":
-        asked = getattr(instantiate(loss_cfg), "name", loss_cfg.get("_target_"))
-        raise ConfigError(f"model={model_choice(model)} is fit by counting, not trained: loss={asked} "
-                          "has nothing to train (drop the loss override, i.e. loss=auto)")
-    if loss_cfg.get("name") == "auto":
-        if not model.trainable:
-            loss_cfg = _group_file("loss", "ce")
-        else:
-            loss_cfg = _group_file("loss", getattr(model, "default_loss", "ce"))
-    loss = instantiate_user(loss_cfg, num_items=model.num_items)
-    sampler_cfg = cfg.sampler
-    if sampler_cfg.get("name") == "auto":
-        sampler_cfg = _group_file("sampler", "none" if loss.requires == "full" else "uniform")
-    sampler = instantiate_user(sampler_cfg)
+    """Instantiate loss and sampler (``auto`` resolved by :func:`recexp.resolve.resolve_config`),
+    refusing combinations that make no sense with a one-line explanation (docs/combinations.md)."""
+    cfg = resolve_config(cfg)
+    loss = instantiate_user(cfg.loss, num_items=model.num_items)
+    sampler = instantiate_user(cfg.sampler)
     model_name = model_choice(model)
     if model.trainable:
         allowed = getattr(model, "supported_losses", None)
@@ -138,7 +121,10 @@ def make_tracker(cfg: DictConfig) -> Tracker:
 
 
 def run_name(cfg: DictConfig, model, loss) -> str:
-    return f"{type(model).__name__.lower()}-{cfg.dataset.name}-{getattr(loss, 'name', 'none')}-s{cfg.seed}"
+    """``sasrec-ml-100k-ce-s1``: the option names the config records (``choices``)."""
+    ch = cfg.get("choices") or {}
+    return (f"{ch.get('model') or type(model).__name__.lower()}-{cfg.dataset.name}-"
+            f"{ch.get('loss') or getattr(loss, 'name', 'none')}-s{cfg.seed}")
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
@@ -151,7 +137,15 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     tracker = make_tracker(cfg)
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),
-            "recexp.dataset": str(cfg.dataset.name)}
+            "recexp.dataset": str(cfg.dataset.name), **job_info()}
+    try:
+        cfg = resolve_config(cfg)  # before anything is hashed, logged or saved: the record is the run
+    except UserError as exc:  # still one FAILED run with the reason, as for any other config error
+        tracker.start(f"{cfg.dataset.name}-s{cfg.seed}", OmegaConf.to_container(cfg, resolve=False),
+                      tags | {"recexp.error": str(exc)[:5000]})
+        tracker.end("FAILED")
+        raise
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = resume.config_hash(resolved)
     tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir)}
     skip = str(cfg.tracking.get("skip_finished", "multirun"))
@@ -162,7 +156,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
                        lambda p: checkpoint.resume_problem(p, chash, int(cfg.seed)))
     if plan.skip is not None:  # a rerun of an interrupted sweep: this job already FINISHED
         log.info("skipped: run %s already FINISHED with this config (hash %s)", plan.skipped_run_id, chash)
-        return {**plan.skip, "skipped": 1.0}
+        tracker.attach_to_sweep(plan.skipped_run_id)
+        return {**plan.skip, "skipped": 1.0, "skipped_run": plan.skipped_run_id}
     if plan.resume_run_id:
         log.info("resuming run %s from %s (its job died; config hash %s and seed %s match)",
                  plan.resume_run_id, plan.resume_from, chash, cfg.seed)
@@ -208,6 +203,7 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
         tracker.set_tags(load_pretrained(model, str(cfg.model.pretrained), data.fingerprint,
                                          tracking_uri=cfg.tracking.get("uri"), runs_dir=cfg.paths.runs_dir))
     loss, sampler = build_loss_and_sampler(cfg, model)
+    terminal.print_header(cfg, data, model, device, tracker.run_id)
     evaluator = instantiate_user(cfg.eval)
     if hasattr(evaluator, "set_popularity"):  # beyond-accuracy metrics / popularity-sampled candidates
         evaluator.set_popularity(data.item_counts())
@@ -217,7 +213,9 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
                       "recexp.sampler": getattr(sampler, "name", ""),
                       "recexp.protocol": json.dumps({"split": type(splitter).__name__, **evaluator.protocol()}),
                       "mlflow.runName": run_name(cfg, model, loss)})
-    tracker.log_metrics({f"data/{k}": float(v) for k, v in data.summary().items()} | {"data/prepare_s": prep_s})
+    # dataset statistics describe the input, not the run's outcome: params (one value each), not metrics
+    tracker.log_params({f"data.{k}": v for k, v in data.summary().items()})
+    tracker.log_metrics({"data/prepare_s": prep_s})
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(metrics, step=epoch)
@@ -228,6 +226,11 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
                          on_epoch=on_epoch, ckpt_dir=output_dir, config=resolved,
                          resume_from=resume_from)
     fit_s = time.perf_counter() - t1
+    warning = terminal.still_improving(result.best_epoch, result.epochs_run, int(cfg.trainer.max_epochs),
+                                       result.stopped_early) if model.trainable else None
+    if warning:
+        terminal.console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+        tracker.set_tags({"recexp.warning": warning})
     t2 = time.perf_counter()
     test_metrics, per_user = evaluator.evaluate(model, EvalBatches(data.test, int(cfg.max_len), device),
                                                 per_user=True)
@@ -245,4 +248,5 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
     per_user.to_parquet(output_dir / "per_user_test.parquet", index=False)
     for name in ("metrics.json", "config.yaml", "per_user_test.parquet"):
         tracker.log_artifact(output_dir / name)
-    return final
+    return final | {"mlflow_where": terminal.where(tracker.run_id, getattr(tracker, "uri", None),
+                                                   getattr(tracker, "_exp_id", None)) or ""}

@@ -51,10 +51,10 @@ def test_compare_a_real_sweep_by_its_id(sweep, tmp_path, capsys):
     sweep_id = sweep["parent"].data.tags["recexp.sweep_id"]
     assert "model=sasrec,pop" in sweep["parent"].data.tags["recexp.sweep_overrides"]
     out = tmp_path / "cmp"
-    assert compare_main(["--uri", sweep["uri"], "--sweep", sweep_id, "--baseline", "model=Pop",
+    assert compare_main(["--uri", sweep["uri"], "--sweep", sweep_id, "--baseline", "model=pop",
                          "--out", str(out), "--no-log"]) == 0
     text = capsys.readouterr().out
-    assert "2 runs in 2 groups" in text and "model=SASRec" in text and "attention beats popularity" in text
+    assert "2 runs in 2 groups" in text and "model=sasrec" in text and "attention beats popularity" in text
     assert (out / "metrics.png").stat().st_size > 0 and (out / "tests.csv").is_file()
 
 

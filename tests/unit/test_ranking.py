@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from recexp.eval.metrics import target_rank
@@ -22,7 +23,8 @@ class Dot(SeqRecModel):
 def dense_ranks(model, h, targets, rows, items) -> torch.Tensor:  # noqa: ANN001
     s = model.score(h).float().contiguous()
     s[:, 0] = float("-inf")
-    s[rows, items] = float("-inf")
+    keep = items != targets[rows]  # history masked except the target itself
+    s[rows[keep], items[keep]] = float("-inf")
     return target_rank(s, targets)
 
 
@@ -31,13 +33,17 @@ def test_hand_computed_ranks_with_ties_and_history():
     emb = torch.tensor([[0.0], [0.5], [0.9], [0.5], [0.7], [0.5]])
     model, h = Dot(emb), torch.ones(3, 1)
     targets = torch.tensor([1, 1, 4])
-    # row 0: no history: greater {2, 4} = 2, ties {3, 5} -> +1 => 3
-    # row 1: history {2, 3, 3}: greater {4} = 1, ties {5} -> +0 => 1
-    # row 2: history {4}: the target itself -> a miss, rank N = 5
+    # row 0: no history: greater {2, 4} = 2, ties {3, 5} = 2
+    # row 1: history {2, 3, 3}: greater {4} = 1, ties {5} = 1
+    # row 2: history {4}: the target itself stays ranked: greater {2} = 1, no ties
     ex = Excluded(torch.tensor([1, 1, 1, 2]), torch.tensor([2, 3, 3, 4]), 3)
     for block in (1, 2, 5, 100):
-        assert target_ranks(model, h, targets, ex, block).tolist() == [3, 1, 5]
-    assert target_ranks(model, h, targets, None, 2).tolist() == [3, 3, 1]
+        g, t = target_ranks(model, h, targets, ex, block)
+        assert g.tolist() == [2, 1, 1] and t.tolist() == [2, 1, 0]
+        g, t = target_ranks(model, h, targets, ex, block, repeat_is_miss=True)  # the S3Rec convention
+        assert g.tolist() == [2, 1, 5] and t.tolist() == [2, 1, 0]
+    g, t = target_ranks(model, h, targets, None, 2)
+    assert g.tolist() == [2, 2, 1] and t.tolist() == [2, 2, 0]
 
 
 def test_streamed_matches_dense_on_random_scores():
@@ -51,10 +57,12 @@ def test_streamed_matches_dense_on_random_scores():
     ref = dense_ranks(model, h, targets, rows, items)
     masked = (items == targets[rows])
     miss = torch.zeros(B, dtype=torch.bool).index_fill_(0, rows[masked], True)
+    assert miss.any()  # the test covers targets that repeat the history
     for block in (5, 32, 1000):
         got = target_ranks(model, h, targets, Excluded(rows, items, B), block)
-        assert torch.equal(got[~miss], ref[~miss])
-        assert (got[miss] == N).all()
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+        g, t = target_ranks(model, h, targets, Excluded(rows, items, B), block, repeat_is_miss=True)
+        assert torch.equal(g[~miss], ref[0][~miss]) and (g[miss] == N).all()
 
 
 def test_pop_ties_match_dense_midrank():
@@ -64,7 +72,8 @@ def test_pop_ties_match_dense_midrank():
     targets = torch.tensor([1, 4, 6, 10])
     rows, items = torch.tensor([0, 2]), torch.tensor([6, 2])
     ref = dense_ranks(model, h, targets, rows, items)
-    assert torch.equal(target_ranks(model, h, targets, Excluded(rows, items, 4), 3), ref)
+    got = target_ranks(model, h, targets, Excluded(rows, items, 4), 3)
+    assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1]) and ref[1].sum() > 0
 
 
 def test_streamed_topk_matches_dense_and_skips_history():
@@ -80,3 +89,29 @@ def test_streamed_topk_matches_dense_and_skips_history():
     got_s, got_i = streamed_topk(model, h, 10, Excluded(rows, items, B), block=7)
     assert torch.equal(got_i, ref_i) and torch.allclose(got_s, ref_s)
     assert not (got_i == 0).any()
+
+
+def test_full_ranking_of_a_constant_scorer_is_k_over_n():
+    """Every item tied: the expectation over tie orders is HR@K = K/N exactly (floor(ties/2)
+    mid-ranks gave 0 for N > 2K)."""
+    import pandas as pd
+
+    from recexp.data.batches import EvalBatches
+    from recexp.data.prepare import build_seqs
+    from recexp.data.split import LeaveOneOut
+    from recexp.eval.evaluator import FullRanking
+
+    df = pd.DataFrame({"user": [u for u in range(1, 31) for _ in range(4)],
+                       "item": [(u * 7 + j) % 50 + 1 for u in range(1, 31) for j in range(4)],
+                       "timestamp": range(120)})
+    seqs, users, items = build_seqs(df)
+    data = LeaveOneOut()(seqs, len(users), len(items))
+    model = Pop(num_items=data.num_items)  # counts all zero: a constant scorer
+    eb = EvalBatches(data.test, 10, torch.device("cpu"))
+    means, _ = FullRanking(ks=[10], metrics=["hr"], mask_history="none", beyond=[]).evaluate(model, eb)
+    assert means["hr_10"] == pytest.approx(10 / data.num_items)
+    # history masked except the target: each user ranks N - (distinct history items other than the target)
+    means, _ = FullRanking(ks=[10], metrics=["hr"], beyond=[]).evaluate(model, eb)
+    n = [data.num_items - len(set(data.test.hist.seq(e).tolist()) - {int(data.test.targets[e])})
+         for e in range(len(data.test))]
+    assert means["hr_10"] == pytest.approx(sum(10 / x for x in n) / len(n))

@@ -86,3 +86,39 @@ def test_too_many_negatives_is_one_line():
         SampledRanking(num_negatives=30, ks=[1]).candidates(EvalBatches(data.test, 50, CPU), data.num_items)
     with pytest.raises(ConfigError, match="eval.strategy"):
         SampledRanking(strategy="zipf")
+
+
+def _repeat_data():
+    # user 1: 1 2 1 2 -> valid: hist [1, 2, 1] target 2 (a repeat); user 2: 3 4 5 6 -> no repeat
+    df = pd.DataFrame({"user": [1] * 4 + [2] * 4, "item": [1, 2, 1, 2, 3, 4, 5, 6], "timestamp": range(8)})
+    seqs, users, items = build_seqs(df)
+    return LeaveOneOut()(seqs, len(users), len(items))
+
+
+def test_sampled_follows_the_same_masking_rule_as_full_ranking():
+    """except_target: a repeated target is ranked (as in full ranking); all: it is a miss (S3Rec
+    code); none: negatives may come from the history."""
+    data = _repeat_data()
+    eb = EvalBatches(data.valid, 10, CPU)
+    rep = eb.repeats(torch.arange(2))
+    assert data.valid.repeat_targets() == 1 and rep.sum() == 1
+    table = [0.0] + [0.1 * i for i in range(1, data.num_items + 1)]
+    table[int(data.valid.targets[int(rep.nonzero())])] = 9.0  # the repeated target scores highest
+    model = _FixedScores(table)
+    got = {m: SampledRanking(num_negatives=2, ks=[1], metrics=["hr"], mask_history=m).evaluate(model, eb)[0]["hr_1"]
+           for m in ("except_target", "all")}
+    assert got["except_target"] > got["all"]
+    with_hist = SampledRanking(num_negatives=5, ks=[1], mask_history="none").candidates(eb, data.num_items)
+    e = int(rep.nonzero())
+    hist = set(data.valid.hist.seq(e).tolist()) - {int(data.valid.targets[e])}
+    assert hist & set(with_hist[e].tolist())  # a history item is a candidate when nothing is masked
+    with pytest.raises(ConfigError, match="eval.mask_history='some'"):
+        SampledRanking(mask_history="some")
+
+
+def test_constant_scorer_sampled_gets_k_over_candidates():
+    data = _data()
+    eb = EvalBatches(data.test, 50, CPU)
+    model = _FixedScores([0.0] * (data.num_items + 1))
+    means, _ = SampledRanking(num_negatives=19, ks=[1, 5], metrics=["hr"]).evaluate(model, eb)
+    assert means["hr_1"] == pytest.approx(1 / 20) and means["hr_5"] == pytest.approx(5 / 20)

@@ -1,7 +1,7 @@
 """``recexp compare``: group tracked runs by what varies, summarise over seeds, and test each
 group against a baseline with paired per-user tests (Wilcoxon signed-rank and paired t, Holm).
 
-    recexp compare --experiment ml100k-ce-vs-bce --baseline loss=BCE
+    recexp compare --experiment ml100k-ce-vs-bce --baseline loss=bce
     recexp compare --sweep 3f2a... --metrics test/ndcg_10 test/hr_10 --alpha 0.01
     recexp compare --filter "params.dataset.name = 'ml-100k'"
 """
@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-metric", "-t", default=None,
                    help="per-user metric for the paired tests (default: the first of --metrics, e.g. ndcg_10)")
     p.add_argument("--baseline", "-b", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="the baseline group, e.g. loss=BCE or model=Pop (default: the first group)")
+                   help="the baseline group by option name, e.g. loss=bce or model=pop (default: the first group)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--hypothesis", default=None,
                    help="the hypothesis under test (default: the runs' recexp.hypothesis tag, from hypothesis=...)")
@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, con) -> dict:
     from recexp.compare import analysis as an
-    from recexp.compare import report as rp
     from recexp.errors import ConfigError
     from recexp.tracking import query
     from recexp.tracking.store import runs_dir, tracking_uri
@@ -70,6 +69,45 @@ def run(args: argparse.Namespace, con) -> dict:
         raise ConfigError(f"--alpha {args.alpha}: expected a value in (0, 1)")
     uri = tracking_uri(args.uri)
     runs = query.select_runs(uri, args.experiment, args.sweep, args.filter_string)
+    out = args.out or runs_dir() / "compare" / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    parts: dict[str, list] = {}
+    for r in runs:
+        parts.setdefault(an.partition_key(r), []).append(r)
+    if len(parts) == 1:
+        return _compare(args, con, uri, runs, out)
+    # runs of several datasets / protocols are never paired with each other: one comparison each
+    con.print(f"{len(runs)} runs on {len(parts)} datasets/protocols, compared separately: "
+              f"{escape('; '.join(f'{k} ({len(v)} runs)' for k, v in parts.items()))}")
+    results = []
+    for i, (key, part) in enumerate(parts.items(), 1):
+        con.rule(escape(key))
+        try:
+            results.append({"part": key, **_compare(args, con, uri, part, out / f"{i}")})
+        except UserError as exc:  # e.g. one configuration only on this dataset: say so, go on
+            con.print(f"{escape(key)}: skipped: {escape(str(exc))}")
+            results.append({"part": key, "error": str(exc)})
+    if all("error" in r for r in results):
+        raise UserError(f"no dataset/protocol has two configurations to compare ({'; '.join(parts)}); "
+                        "select runs with --experiment, --sweep or --filter")
+    return {"out": str(out), "parts": results}
+
+
+def _shown(uri: str) -> str:
+    """A local store below the working directory is shown relative to it (no machine paths)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri[len(prefix):])
+        if path.is_relative_to(Path.cwd()):
+            return prefix + str(path.relative_to(Path.cwd()))
+    return uri
+
+
+def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> dict:
+    from recexp.compare import analysis as an
+    from recexp.compare import report as rp
+    from recexp.errors import ConfigError
+    from recexp.tracking import query
+
     groups = an.group_runs(runs)
     present = {k for r in runs for k in r.metrics}
     metrics = args.metrics or [m for m in DEFAULT_METRICS if m in present]
@@ -90,27 +128,32 @@ def run(args: argparse.Namespace, con) -> dict:
         elif len(ref) != len(first_ref) or not (ref.to_numpy() == first_ref.to_numpy()).all():
             raise UserError(f"group {g.label} was evaluated on different examples than {groups[0].label} "
                             "(different dataset or split): paired tests need the same test set")
+    n_examples, n_users = len(first_ref), int(first_ref["user"].nunique())
+    unit = f"per-user ({n_users:,} users, one example each)"
+    if n_users < n_examples:  # session splits: several examples per user are not independent
+        per_user = {i: an.per_user_means(first_ref, v) for i, v in per_user.items()}
+        unit = f"per-user ({n_examples:,} examples averaged per user first: {n_users:,} users)"
     tests = an.paired_tests(groups, per_user, baseline, args.alpha)
     hyps = sorted({r.tags.get("recexp.hypothesis", "") for r in runs} - {""})
     hypothesis = args.hypothesis or " | ".join(hyps)
     verdict = an.hypothesis_verdict(tests)
 
     con.print(f"{len(runs)} runs in {len(groups)} groups "
-              f"(by {', '.join(groups[0].key)}; seed averaged over) from {escape(uri)}")
+              f"(by {', '.join(groups[0].key)}; seed averaged over) from {escape(_shown(uri))}")
     con.print(rp.rich_summary(summary, metrics, baseline))
     con.print(rp.rich_tests(tests, column, args.alpha))
+    con.print(f"paired tests: {escape(unit)}")
     if hypothesis:
         color = {"supported": "green", "partly supported": "yellow"}.get(verdict, "red")
         con.print(f"hypothesis: {escape(hypothesis)}")
         con.print(f"verdict: [bold {color}]{verdict}[/] at α = {args.alpha} (every group vs "
                   f"{escape(groups[baseline].label)} on per-user {column}, Wilcoxon, Holm)")
 
-    out = args.out or runs_dir() / "compare" / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False)
     tests.to_csv(out / "tests.csv", index=False)
     (out / "comparison.md").write_text(rp.markdown(summary, tests, metrics, column, baseline, args.alpha,
-                                                   hypothesis, verdict))
+                                                   hypothesis, verdict) + f"\nPaired tests: {unit}.\n")
     rp.plot_metrics(summary, metrics, out / "metrics.png")
     curve_key = args.curve or f"valid/{column}"
     curves = {g.label: [[(s, v) for s, v in query.metric_history(uri, r.run_id, curve_key)

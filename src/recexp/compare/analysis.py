@@ -17,20 +17,25 @@ from recexp.tracking.query import RunRecord
 
 #: params that never define a group: the seed is what we average over; the rest is bookkeeping.
 IGNORED = ("seed", "hypothesis", "device", "data_dir", "optimized_metric")
-IGNORED_PREFIXES = ("paths.", "tracking.", "trainer.progress", "trainer.log_every", "hydra.")
+IGNORED_PREFIXES = ("paths.", "tracking.", "trainer.progress", "trainer.log_every", "hydra.",
+                    "data.")  # data.*: statistics of the input, logged as params
+CHOICE = "choices."  # the option names the user typed (choices.loss=ce): the labels, when logged
 MISSING = "—"
 
 
 @dataclass
 class Group:
-    label: str  # "loss=CrossEntropy" built from the keys that separate the groups
+    label: str  # "loss=ce" built from the keys that separate the groups
     key: dict[str, str]  # short key -> value
     params: dict[str, str]  # the full varying params of this group
     runs: list[RunRecord] = field(default_factory=list)
 
 
 def _short(key: str, value: str) -> tuple[str, str]:
-    """``loss._target_`` + ``recexp.losses.BCE`` -> ``loss``, ``BCE``."""
+    """``choices.loss`` + ``bce`` -> ``loss``, ``bce``; runs recorded without choices:
+    ``loss._target_`` + ``recexp.losses.BCE`` -> ``loss``, ``BCE``."""
+    if key.startswith(CHOICE):
+        return key[len(CHOICE):], value
     if key.endswith("._target_"):
         return key[: -len("._target_")], value.rsplit(".", 1)[-1]
     return key, value
@@ -39,11 +44,12 @@ def _short(key: str, value: str) -> tuple[str, str]:
 def varying_keys(runs: list[RunRecord]) -> list[str]:
     """Params whose value differs between runs (seed and bookkeeping ignored), reduced to those
     that refine the grouping: a key implied by earlier ones (``loss.label_smoothing`` only
-    exists for one loss) adds nothing. ``_target_`` keys come first: they name the component."""
+    exists for one loss) adds nothing. Option names (``choices.loss``) come first, then
+    ``_target_`` keys: they name the component."""
     keys = sorted({k for r in runs for k in r.params})
     keys = [k for k in keys if k not in IGNORED and not k.startswith(IGNORED_PREFIXES)]
     vary = [k for k in keys if len({r.params.get(k, MISSING) for r in runs}) > 1]
-    vary.sort(key=lambda k: (not k.endswith("._target_"), k))
+    vary.sort(key=lambda k: (not k.startswith(CHOICE), not k.endswith("._target_"), k))
     kept: list[str] = []
     n_groups = 1
     for k in vary:
@@ -79,11 +85,13 @@ def find_baseline(groups: list[Group], spec: list[str]) -> int:
     pairs = []
     for s in spec:
         if "=" not in s:
-            raise ConfigError(f"--baseline {s!r}: expected key=value (e.g. loss=BCE)")
+            raise ConfigError(f"--baseline {s!r}: expected key=value (e.g. loss=bce)")
         pairs.append(s.split("=", 1))
 
     def matches(g: Group, k: str, v: str) -> bool:
         if g.key.get(k, "").lower() == v.lower() or g.params.get(k) == v:
+            return True
+        if g.params.get(f"{CHOICE}{k}", "").lower() == v.lower():  # loss=ce, the option name
             return True
         full = g.params.get(f"{k}._target_") or g.params.get(k) or ""
         return full.rsplit(".", 1)[-1].lower() == v.lower()
@@ -122,6 +130,29 @@ def group_per_user(tables: list[pd.DataFrame], column: str, what: str) -> tuple[
             raise DataError(f"{what}: runs were evaluated on different examples (different dataset or split): "
                             "paired tests need the same test set")
     return ref, np.mean([t[column].to_numpy(dtype=np.float64) for t in tables], axis=0)
+
+
+def per_user_means(ref: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Average a user's examples first (session splits: every prefix of a session is an example,
+    and a user's examples are not independent), so the paired tests run over users. One value
+    per user, in order of user id; a split with one example per user returns it as it is."""
+    return pd.Series(values).groupby(ref["user"].to_numpy()).mean().to_numpy(dtype=np.float64)
+
+
+def partition_key(run: RunRecord) -> str:
+    """What must be equal for runs to be compared example by example: the dataset (and its
+    preprocessing) and the protocol (split, evaluation mode, masking)."""
+    import json
+
+    proto = run.tags.get("recexp.protocol", "")
+    try:
+        p = json.loads(proto) if proto else {}
+    except ValueError:
+        p = {}
+    parts = [run.tags.get("recexp.dataset") or run.params.get("dataset.name", "?"),
+             str(p.get("split", "")), str(p.get("mode", "")),
+             f"mask={p['mask_history']}" if "mask_history" in p else ""]
+    return " ".join(x for x in parts if x)
 
 
 def paired_tests(groups: list[Group], per_user: dict[int, np.ndarray], baseline: int, alpha: float

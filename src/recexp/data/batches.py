@@ -221,6 +221,12 @@ class EvalBatches:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def repeats(self, rows: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the example's target is already in its (full) history."""
+        r, items = self.hist.flat_members(rows)
+        hit = items == self.targets[rows][r]
+        return torch.zeros(len(rows), dtype=torch.bool, device=self.device).index_fill_(0, r[hit], True)
+
     def iterate(self, batch_size: int) -> Iterator[tuple[torch.Tensor, Batch, torch.Tensor]]:
         """(rows, batch, targets). Examples go by history length so each batch is trimmed to its
         longest input; ``rows`` says which examples a batch holds."""

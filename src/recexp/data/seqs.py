@@ -67,6 +67,12 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def repeat_targets(self) -> int:
+        """Examples whose target is already in their history (repeat consumption): the figures
+        of these depend on the masking convention (``eval.mask_history``)."""
+        ex = np.repeat(np.arange(len(self.targets)), self.hist.lengths)  # (nnz,) example of each item
+        return int(len(np.unique(ex[self.hist.items == self.targets[ex]])))
+
     def to_dict(self, prefix: str) -> dict[str, np.ndarray]:
         return {**self.hist.to_dict(f"{prefix}.hist"), f"{prefix}.targets": self.targets,
                 f"{prefix}.target_times": self.target_times}
@@ -101,4 +107,6 @@ class SplitData:
             "valid_examples": len(self.valid),
             "test_examples": len(self.test),
             "avg_train_len": float(self.train.lengths.mean()) if len(self.train) else 0.0,
+            "valid_repeat_targets": self.valid.repeat_targets(),
+            "test_repeat_targets": self.test.repeat_targets(),
         }

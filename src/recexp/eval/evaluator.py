@@ -9,23 +9,25 @@ import torch
 from recexp.data.batches import EvalBatches
 from recexp.errors import ConfigError
 from recexp.eval.beyond import BEYOND, BeyondAccuracy
+from recexp.eval.masking import mask_mode
 from recexp.eval.metrics import all_metrics
 from recexp.eval.ranking import Excluded, block_for, streamed_topk, target_ranks
 from recexp.models.base import SeqRecModel
 
 
 class FullRanking:
-    """Rank the target among all items. ``mask_history``: items already in the user's history
-    (the full history, not just the model's input window) are removed from the ranking, as in
-    the S3Rec protocol; a target that repeats a history item then counts as a miss."""
+    """Rank the target among all items. ``mask_history`` (:mod:`recexp.eval.masking`):
+    ``except_target`` removes the items of the user's history (the full history, not just the
+    model's input window) from the ranking, except the target itself; ``all`` masks a repeated
+    target too (a miss, the S3Rec code); ``none`` masks nothing (RecBole)."""
 
     mode = "full"
 
     def __init__(self, ks: list[int] = (5, 10, 20), metrics: list[str] = ("hr", "ndcg", "mrr"),
-                 mask_history: bool = True, batch_size: int = 1024, item_block: int = 0,
+                 mask_history: str | bool = "except_target", batch_size: int = 1024, item_block: int = 0,
                  beyond: list[str] = ()) -> None:
         self.ks, self.metrics = [int(k) for k in ks], list(metrics)
-        self.mask_history, self.batch_size = mask_history, batch_size
+        self.mask_history, self.batch_size = mask_mode(mask_history), batch_size
         self.item_block = int(item_block)  # 0: auto (block_for(device))
         self.beyond, self.item_counts = list(beyond), None
         if set(self.beyond) - set(BEYOND):
@@ -36,7 +38,8 @@ class FullRanking:
         self.item_counts = torch.as_tensor(item_counts)
 
     def protocol(self) -> dict[str, object]:
-        return {"mode": self.mode, "mask_history": self.mask_history, "ks": self.ks, "beyond": self.beyond}
+        return {"mode": self.mode, "mask_history": self.mask_history, "ties": "expected", "ks": self.ks,
+                "beyond": self.beyond}
 
     @torch.no_grad()
     def evaluate(self, model: SeqRecModel, data: EvalBatches, per_user: bool = False, beyond: bool = True
@@ -47,22 +50,25 @@ class FullRanking:
         was_training = model.training
         model.eval()
         sums: dict[str, torch.Tensor] = {}
-        ranks, order, extra = [], [], []
+        ranks, tied, order, extra = [], [], [], []
         block = self.item_block or block_for(data.device)
         acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
                if beyond and self.beyond and self.item_counts is not None else None)
         for rows, batch, targets in data.iterate(self.batch_size):
             h = model.query(batch)  # (B, D)
             # the full history is excluded from the ranking, not just the model's input window
-            excluded = Excluded(*data.hist.flat_members(rows), len(rows)) if self.mask_history else None
-            rank = target_ranks(model, h, targets, excluded, block)  # streamed over item blocks
-            values = all_metrics(rank, self.ks, self.metrics)
+            excluded = (Excluded(*data.hist.flat_members(rows), len(rows))
+                        if self.mask_history != "none" else None)
+            rank, ties = target_ranks(model, h, targets, excluded, block,  # streamed over item blocks
+                                      repeat_is_miss=self.mask_history == "all")
+            values = all_metrics(rank, self.ks, self.metrics, ties)
             if acc is not None:  # top-K lists on the device: (B, max K)
                 values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, block)[1])
             for key, v in values.items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:
                 ranks.append(rank)
+                tied.append(ties)
                 order.append(rows)
                 extra.append({k: v for k, v in values.items() if k.split("_")[0] in self.beyond})
         model.train(was_training)
@@ -73,12 +79,15 @@ class FullRanking:
         table = None
         if per_user:
             rank = torch.empty(len(data), dtype=torch.long, device=data.device)
+            ties = torch.empty(len(data), dtype=torch.long, device=data.device)
             rank[torch.cat(order)] = torch.cat(ranks)  # back to example order
-            cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics).items()}
+            ties[torch.cat(order)] = torch.cat(tied)
+            cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics, ties).items()}
             for key in (extra[0] if extra else {}):  # per-example beyond-accuracy values
                 col = torch.empty(len(data), device=data.device)
                 col[torch.cat(order)] = torch.cat([e[key] for e in extra])
                 cols[key] = col.cpu().numpy()
             table = pd.DataFrame({"user": data.hist.users.cpu().numpy(), "target": data.targets.cpu().numpy(),
-                                  "rank": rank.cpu().numpy().astype(np.int64), **cols})
+                                  "rank": rank.cpu().numpy().astype(np.int64),
+                                  "ties": ties.cpu().numpy().astype(np.int64), **cols})
         return means, table

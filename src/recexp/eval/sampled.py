@@ -19,6 +19,7 @@ import torch
 
 from recexp.data.batches import EvalBatches
 from recexp.errors import ConfigError, DataError
+from recexp.eval.masking import mask_mode
 from recexp.eval.metrics import all_metrics, target_rank
 from recexp.models.base import SeqRecModel
 
@@ -26,7 +27,7 @@ STRATEGIES = ("uniform", "popularity")
 
 
 def draw_candidates(data: EvalBatches, num_items: int, n: int, weights: torch.Tensor, seed: int,
-                    chunk: int = 1024) -> torch.Tensor:
+                    chunk: int = 1024, exclude_history: bool = True) -> torch.Tensor:
     """(E, n) negatives per example, without replacement, P proportional to ``weights`` (N+1,).
 
     Gumbel top-k: argmax_n of log w + Gumbel noise is a draw of n distinct items with
@@ -51,7 +52,8 @@ def draw_candidates(data: EvalBatches, num_items: int, n: int, weights: torch.Te
         lens = end - start
         r = torch.repeat_interleave(torch.arange(len(rows)), lens)
         pos = torch.arange(int(lens.sum())) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
-        keys[r, items[start[r] + pos]] = float("-inf")  # the user's history
+        if exclude_history:
+            keys[r, items[start[r] + pos]] = float("-inf")  # the user's history
         keys[torch.arange(len(rows)), targets[rows]] = float("-inf")  # the target
         top = keys.topk(n, dim=1)
         if not torch.isfinite(top.values[:, -1]).all():
@@ -63,7 +65,9 @@ def draw_candidates(data: EvalBatches, num_items: int, n: int, weights: torch.Te
 
 class SampledRanking:
     """Rank the target among itself + ``num_negatives`` fixed negatives; HR/NDCG/MRR@K as in
-    full ranking (ties at mid-rank). ``strategy``: ``uniform`` over items, or ``popularity``
+    full ranking (ties as the expectation over their order). ``mask_history`` as in full ranking:
+    ``except_target`` (negatives never come from the history; the target is always ranked),
+    ``all`` (a target that repeats the history is a miss), ``none`` (negatives may be history items). ``strategy``: ``uniform`` over items, or ``popularity``
     (proportional to training counts). ``seed`` is the candidate seed, independent of the training
     seed by default so that all runs share one candidate set (set ``eval.seed=${seed}`` to redraw
     per training seed)."""
@@ -72,7 +76,8 @@ class SampledRanking:
 
     def __init__(self, num_negatives: int = 100, strategy: str = "uniform", seed: int = 0,
                  ks: list[int] = (1, 5, 10), metrics: list[str] = ("hr", "ndcg", "mrr"),
-                 batch_size: int = 1024, cache_dir: str | None = None) -> None:
+                 batch_size: int = 1024, cache_dir: str | None = None,
+                 mask_history: str | bool = "except_target") -> None:
         if strategy not in STRATEGIES:
             raise ConfigError(f"eval.strategy={strategy!r}: expected one of {list(STRATEGIES)}")
         if num_negatives < 1:
@@ -82,6 +87,7 @@ class SampledRanking:
         if max(self.ks) > self.num_negatives + 1:
             raise ConfigError(f"eval.ks={self.ks}: K cannot exceed the {self.num_negatives + 1} candidates")
         self.batch_size = batch_size
+        self.mask_history = mask_mode(mask_history)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.item_counts: torch.Tensor | None = None
         self._memo: dict[str, torch.Tensor] = {}
@@ -92,13 +98,16 @@ class SampledRanking:
 
     def protocol(self) -> dict[str, object]:
         return {"mode": self.mode, "num_negatives": self.num_negatives, "strategy": self.strategy,
-                "candidate_seed": self.seed, "excludes": "history+target", "ks": self.ks}
+                "candidate_seed": self.seed, "mask_history": self.mask_history, "ties": "expected",
+                "ks": self.ks}
 
     def _key(self, data: EvalBatches, weights: torch.Tensor) -> str:
         h = hashlib.sha256()
         for t in (data.hist.offsets, data.hist.items, data.hist.users, data.targets, weights):
             h.update(t.detach().cpu().numpy().tobytes())
-        h.update(f"{self.num_negatives}/{self.strategy}/{self.seed}".encode())
+        # the history stays out of the candidates unless nothing is masked (the older files' key)
+        tail = "" if self.mask_history != "none" else "/with-history"
+        h.update(f"{self.num_negatives}/{self.strategy}/{self.seed}{tail}".encode())
         return h.hexdigest()[:16]
 
     def candidates(self, data: EvalBatches, num_items: int) -> torch.Tensor:
@@ -119,7 +128,8 @@ class SampledRanking:
             with np.load(path) as z:
                 neg = torch.as_tensor(z["negatives"])
         else:
-            neg = draw_candidates(data, num_items, self.num_negatives, weights, self.seed)
+            neg = draw_candidates(data, num_items, self.num_negatives, weights, self.seed,
+                                  exclude_history=self.mask_history != "none")
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
@@ -135,15 +145,19 @@ class SampledRanking:
         model.eval()
         neg = self.candidates(data, model.num_items)  # (E, n)
         sums: dict[str, torch.Tensor] = {}
-        ranks, order = [], []
+        ranks, tied, order = [], [], []
         for rows, batch, targets in data.iterate(self.batch_size):
             cand = torch.cat([targets.unsqueeze(1), neg[rows]], dim=1)  # (B, 1+n), target first
             s = model.score(model.query(batch), cand).float()  # (B, 1+n)
-            rank = target_rank(s, torch.zeros_like(targets))
-            for key, v in all_metrics(rank, self.ks, self.metrics).items():
+            rank, ties = target_rank(s, torch.zeros_like(targets))
+            if self.mask_history == "all":  # the S3Rec convention: a repeated target is a miss
+                rank = torch.where(data.repeats(rows), torch.full_like(rank, s.shape[1]), rank)
+                ties = torch.where(data.repeats(rows), torch.zeros_like(ties), ties)
+            for key, v in all_metrics(rank, self.ks, self.metrics, ties).items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:
                 ranks.append(rank)
+                tied.append(ties)
                 order.append(rows)
         model.train(was_training)
         n = max(len(data), 1)
@@ -151,8 +165,11 @@ class SampledRanking:
         table = None
         if per_user:
             rank = torch.empty(len(data), dtype=torch.long, device=data.device)
+            ties = torch.empty(len(data), dtype=torch.long, device=data.device)
             rank[torch.cat(order)] = torch.cat(ranks)
-            cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics).items()}
+            ties[torch.cat(order)] = torch.cat(tied)
+            cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics, ties).items()}
             table = pd.DataFrame({"user": data.hist.users.cpu().numpy(), "target": data.targets.cpu().numpy(),
-                                  "rank": rank.cpu().numpy().astype(np.int64), **cols})
+                                  "rank": rank.cpu().numpy().astype(np.int64),
+                                  "ties": ties.cpu().numpy().astype(np.int64), **cols})
         return means, table

@@ -39,6 +39,9 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
         raise ConfigError("pretrain: no pre-training config selected (use pretrain=s3rec)")
     resolved = validate(cfg)  # every bad value one line, before any data, store or run
     output_dir.mkdir(parents=True, exist_ok=True)
+    from recexp.resolve import resolve_config
+
+    cfg = resolve_config(cfg)  # the fine-tuning loss/sampler as they will run, in this run's params too
     tracker = make_tracker(cfg)
     tracker.start(f"pretrain-{cfg.dataset.name}-s{cfg.seed}", resolved,
                   {"recexp.role": "pretrain", "recexp.dataset": str(cfg.dataset.name),
@@ -64,7 +67,7 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
                           f"s3rec-pretrain-{cfg.dataset.name}-s{cfg.seed}",
                           "recexp.pretrain_weights": json.dumps(trainer.weights)})
         if attrs is not None:
-            tracker.log_metrics({"data/attributes": attrs.num_attributes, "data/attribute_coverage": attrs.coverage()})
+            tracker.log_params({"data.attributes": attrs.num_attributes, "data.attribute_coverage": attrs.coverage()})
         def save(epoch: int) -> Path:
             return checkpoint.save(output_dir / CHECKPOINT_NAME, model=model.state_dict(), kind=KIND,
                                    epoch=epoch, fingerprint=data.fingerprint, dataset=str(cfg.dataset.name),

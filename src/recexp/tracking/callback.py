@@ -16,6 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from recexp.errors import UserError
+from recexp.tracking import sweep_report as report
 from recexp.tracking.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
 
 
@@ -65,7 +66,12 @@ class SweepCallback(Callback):
         client = MlflowClient(self.uri)
         exp = client.get_run(self.parent_id).info.experiment_id
         children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=5000)
-        states = [c.info.status for c in children]
+        sweep_id = os.environ.get(SWEEP_ENV, "")
+        skipped = [r for r in report.skipped_runs(client, [exp], sweep_id)
+                   if r.info.run_id not in {c.info.run_id for c in children}]
+        states = [c.info.status for c in children + skipped]
+        client.set_tag(self.parent_id, "recexp.jobs_skipped", str(len(skipped)))
+        report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri)
         client.set_tag(self.parent_id, "recexp.jobs", str(len(states)))
         client.set_tag(self.parent_id, "recexp.jobs_failed", str(sum(s != "FINISHED" for s in states)))
         client.set_terminated(self.parent_id, "FINISHED" if all(s == "FINISHED" for s in states) else "FAILED")

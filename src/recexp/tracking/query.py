@@ -49,13 +49,22 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None, filter_stri
         clauses.append(filter_string)
     try:
         runs = client.search_runs([e.experiment_id for e in exps], " and ".join(clauses), max_results=5000)
+        if sweep:  # jobs of the sweep that reused an identical FINISHED run (tracking/sweep_report.py)
+            from recexp.tracking.sweep_report import IN_SWEEP
+
+            seen = {r.info.run_id for r in runs}
+            extra = [f"tags.`{IN_SWEEP}{sweep}` != ''", *([filter_string] if filter_string else [])]
+            runs += [r for r in client.search_runs([e.experiment_id for e in exps], " and ".join(extra),
+                                                   max_results=5000) if r.info.run_id not in seen]
     except MlflowException as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"--filter {filter_string!r}: MLflow rejected it: {msg}") from None
     out = [RunRecord(r.info.run_id, r.info.run_name or r.info.run_id[:8], r.info.experiment_id,
                      int(r.info.start_time or 0), dict(r.data.params), dict(r.data.tags), dict(r.data.metrics))
            for r in runs
-           if r.info.status == "FINISHED" and r.data.tags.get("recexp.role") not in ("sweep", "compare")]
+           # a run stopped early counts once `recexp evaluate` has logged its test metrics to it
+           if (r.info.status == "FINISHED" or r.data.tags.get("recexp.evaluated"))
+           and r.data.tags.get("recexp.role") not in ("sweep", "compare")]
     if not out:
         where = f"sweep {sweep!r}" if sweep else f"experiment {experiment!r}" if experiment else "the store"
         extra = f" matching {filter_string!r}" if filter_string else ""

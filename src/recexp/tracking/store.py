@@ -15,6 +15,9 @@ from recexp.errors import ConfigError
 
 PARENT_ENV = "RECEXP_PARENT_RUN_ID"  # our own variable: MLFLOW_RUN_ID would override parent_run_id
 SWEEP_ENV = "RECEXP_SWEEP_ID"
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview (traces, prompts);
+# tagged as model development it opens on the training runs, with their metric charts
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def runs_dir(cfg_runs_dir: str | None = None) -> Path:
@@ -103,9 +106,12 @@ def ensure_experiment(uri: str, name: str) -> str:
             client = MlflowClient(uri)
             exp = client.get_experiment_by_name(name)
             if exp is not None:
+                if exp.tags.get(KIND_TAG) != KIND:  # stores made before the tag existed
+                    client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
                 return exp.experiment_id
             try:
-                return client.create_experiment(name, artifact_location=artifact_root(uri))
+                return client.create_experiment(name, artifact_location=artifact_root(uri),
+                                                tags={KIND_TAG: KIND})
             except Exception:  # another client (a server's other user) created it between lookup and create
                 exp = client.get_experiment_by_name(name)
                 if exp is None:

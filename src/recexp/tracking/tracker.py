@@ -51,8 +51,10 @@ class Tracker:
         return None
 
     def close_other(self, run_id: str, status: str, tags: dict[str, str]) -> None: ...
+    def attach_to_sweep(self, run_id: str) -> None: ...
     def heartbeat(self) -> None: ...
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+    def log_params(self, params: dict[str, object]) -> None: ...
     def log_artifact(self, path: Path, subdir: str | None = None) -> None: ...
     def set_tags(self, tags: dict[str, str]) -> None: ...
     def end(self, status: str = "FINISHED") -> None: ...
@@ -89,6 +91,13 @@ class MlflowTracker(Tracker):
             client.set_tag(run_id, k, v)
         client.set_terminated(run_id, status)
 
+    def attach_to_sweep(self, run_id: str) -> None:
+        """A job of the running sweep reuses FINISHED run ``run_id``: record it on that run."""
+        if os.environ.get(SWEEP_ENV):
+            from recexp.tracking.sweep_report import attach_skipped
+
+            attach_skipped(self.uri, run_id, os.environ[SWEEP_ENV])
+
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str],
               resume_run_id: str | None = None) -> None:
         import mlflow
@@ -117,6 +126,11 @@ class MlflowTracker(Tracker):
         import mlflow
 
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_params(self, params: dict[str, object]) -> None:
+        import mlflow
+
+        mlflow.log_params({k: str(v) for k, v in params.items()})
 
     def set_tags(self, tags: dict[str, str]) -> None:
         import mlflow

@@ -18,6 +18,7 @@ from recexp.errors import ConfigError, NonFiniteLoss
 from recexp.models.base import SeqRecModel
 from recexp.models.scoring import dot_product_items
 from recexp.samplers import Sampler
+from recexp.terminal import batches
 from recexp.train import checkpoint
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -137,7 +138,8 @@ class Trainer:
                 model.train()
                 total = torch.zeros((), device=device)
                 steps = 0
-                for batch in windows.iterate(self.batch_size, shuffle_gen, shuffle=True):
+                for batch in batches(windows.iterate(self.batch_size, shuffle_gen, shuffle=True),
+                                     math.ceil(len(windows) / self.batch_size), epoch, self.progress):
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                         value = training_loss(model, loss, sampler, batch, sample_gen)
                     opt.zero_grad(set_to_none=True)
