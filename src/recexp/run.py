@@ -228,7 +228,11 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
     tracker.log_metrics({k: v for k, v in final.items() if not k.startswith("valid/")})
     (output_dir / "metrics.json").write_text(json.dumps(final, indent=2))
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    per_user["user"] = data.raw_users(per_user["user"].to_numpy())
     per_user.to_parquet(output_dir / "per_user_test.parquet", index=False)
+    from recexp.serving.export import export_model  # the best model, usable by `recexp recommend`
+
+    export_model(cfg, model, data, output_dir, tracker)
     for name in ("metrics.json", "config.yaml", "per_user_test.parquet"):
         tracker.log_artifact(output_dir / name)
     return final
