@@ -171,10 +171,13 @@ def _read_ids(path: Path, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
 
 def _read_weights(path: Path, meta: dict[str, Any], device: torch.device) -> dict[str, Any]:
     f = path / WEIGHTS
+    if not zipfile.is_zipfile(f):  # torch.save writes a zip archive; anything else is not ours
+        raise BundleError(f"{f}: not a readable weights file (not a torch.save archive)")
     try:
         blob = torch.load(f, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:  # an object torch's safe loader refuses: never unpickled
-        raise BundleError(f"{f}: refused, it holds more than tensors ({str(exc).splitlines()[0][:120]})") from None
+        why = next((ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln), "not tensors")
+        raise BundleError(f"{f}: refused, it holds more than tensors ({why[:120]})") from None
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
         raise BundleError(f"{f}: not a readable weights file ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not isinstance(blob, dict) or not isinstance(blob.get("state"), dict):
