@@ -1,12 +1,21 @@
-"""Using a trained model: the Python API, `recexp recommend`, the logged MLflow model, and the
-refusals of bad input (one line each, nothing executed from a file)."""
+"""Using a trained model: the Python API, `recexp recommend`, the logged MLflow model (loaded, and
+served by `mlflow models serve` on 127.0.0.1 with --env-manager local), and the refusals of bad
+input (one line each, nothing executed from a file)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +30,6 @@ from recexp.errors import UserError
 from recexp.recommend_cmd import main as recommend_main
 from recexp.serving import bundle
 from recexp.serving.recommend import Recommender
-from tests.conftest import TINY
 
 RUN = ["trainer.max_epochs=1", "trainer.progress=false", "max_len=20", "device=cpu"]
 
@@ -231,3 +239,56 @@ def test_every_model_round_trips(model, tiny_cfg, tmp_path, monkeypatch):
     np.testing.assert_allclose(top["score"], live["score"], rtol=1e-5, atol=1e-6)
     hist = rec.for_histories([list(loaded.item_raw[:3])], k=5)
     assert len(hist) == 5 and not set(loaded.item_raw[:3]) & set(hist["item"])
+
+
+START_TIMEOUT_S = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_served_model_answers_like_recommend(trained, capsys, tmp_path):
+    result, runs = trained
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{runs / 'mlflow.db'}",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # uvicorn
+           "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).parents[2] / "src"),
+                                                     os.environ.get("PYTHONPATH")) if p)}
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"runs:/{result.run_id}/model",
+                             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "server not up in time"
+                time.sleep(0.5)
+        got = _post(f"http://127.0.0.1:{port}/invocations",
+                    {"dataframe_records": [{"user": "u3", "k": 5}, {"user": "u7", "k": 5}]})["predictions"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the group: mlflow and the uvicorn it started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    served = pd.DataFrame(got)
+    assert recommend_main([str(result.job_dir), "--users", "u3", "u7", "--k", "5"]) == 0
+    cli = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"user": str, "item": str})
+    assert served["user"].tolist() == cli["user"].tolist() and served["item"].tolist() == cli["item"].tolist()
+    np.testing.assert_allclose(served["score"], cli["score"], rtol=1e-5)

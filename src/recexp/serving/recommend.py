@@ -111,5 +111,6 @@ class Recommender:
 
 def _csr(users: np.ndarray, rows: list[np.ndarray], times: list[np.ndarray]) -> Seqs:
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt))
-    return Seqs.from_lengths(np.asarray(users), lengths, cat(rows, np.int64), cat(times, np.float64))
+    items = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    stamps = np.concatenate(times) if times else np.zeros(0, dtype=np.float64)
+    return Seqs.from_lengths(np.asarray(users), lengths, items, stamps)
