@@ -34,4 +34,6 @@ def export_model(cfg: DictConfig, model: Any, data: SplitData, output_dir: Path,
                         run_id=getattr(tracker, "run_id", None))
         path = save_mlflow_model(b, output_dir / MODEL_DIR)
     tracker.log_artifacts(path, MODEL_DIR)
+    run_id = getattr(tracker, "run_id", None)
+    log.info("model saved: %s%s", path, f" and logged as runs:/{run_id}/{MODEL_DIR}" if run_id else "")
     return path
