@@ -99,7 +99,7 @@ def train(data: Dataset | str | None = None, overrides: Sequence[str] = (), job_
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from omegaconf import OmegaConf, open_dict
 
     from recexp.config import CONFIG_NAME, conf_dir
     from recexp.run import train as run_train
@@ -119,6 +119,9 @@ def train(data: Dataset | str | None = None, overrides: Sequence[str] = (), job_
     with open_dict(cfg):
         del cfg["hydra"]
     out = Path(job_dir) if job_dir else runs / "api" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # as a CLI job folder: `recexp evaluate` reads it
+    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (out / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create([*ds, *given])))
     metrics = run_train(cfg, out)
     run_id = None
     meta = out / "model" / "data" / "bundle" / "bundle.json"

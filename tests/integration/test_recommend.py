@@ -77,6 +77,11 @@ def test_api_train_recommend_and_metrics(trained):
     per_user = pd.read_parquet(result.job_dir / "per_user_test.parquet")
     assert per_user["user"].str.startswith("u").all()
     assert (result.job_dir / "model" / "MLmodel").is_file()
+    # the job folder is a CLI job folder: `recexp evaluate` reproduces the test figures
+    from recexp.evaluate_cmd import evaluate
+
+    again = evaluate(result.job_dir, "cpu")
+    assert again["test/ndcg_10"] == pytest.approx(result.metrics["test/ndcg_10"], abs=1e-6)
 
 
 def test_api_refuses_unknown_user_and_missing_column(trained):
