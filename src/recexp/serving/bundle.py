@@ -197,8 +197,13 @@ def build_model(meta: dict[str, Any], where: str) -> torch.nn.Module:
     if "/" in name or name.startswith(".") or not file.is_file():
         raise BundleError(f"{where}: model {name!r} is not a model of this recexp ({conf_dir() / 'model'})")
     target = OmegaConf.load(file).get("_target_")
+    from hydra.errors import InstantiationException
+
     node = OmegaConf.create({"_target_": target, **meta["model_values"]})
-    return instantiate_user(node, num_items=int(meta["num_items"]), num_users=int(meta["num_users"]))
+    try:
+        return instantiate_user(node, num_items=int(meta["num_items"]), num_users=int(meta["num_users"]))
+    except InstantiationException as exc:  # values this recexp's model does not take (another version)
+        raise BundleError(f"{where}: model_values do not fit {target} ({str(exc).splitlines()[-1][:160]})") from None
 
 
 def _load_state(model: torch.nn.Module, blob: dict[str, Any], where: Path) -> None:

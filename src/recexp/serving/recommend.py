@@ -23,7 +23,7 @@ class Recommender:
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.model = bundle.model
-        self.device = next(iter(self.model.state_dict().values())).device
+        self.device = next(iter(self.model.state_dict().values()), torch.zeros(0)).device
         self.user_index = {u: i + 1 for i, u in enumerate(bundle.user_raw)}
         self.item_index = {it: i + 1 for i, it in enumerate(bundle.item_raw)}
         self.max_len = int(bundle.meta["max_len"])
