@@ -71,14 +71,18 @@ class Recommender:
 
     def for_histories(self, histories: Sequence[Sequence[str]], k: int = 10, keep_history: bool = False,
                       labels: Sequence[str] | None = None, batch_size: int = 1024) -> pd.DataFrame:
-        """Top-``k`` after each history of raw item ids (a user the model need not know: user
-        index 0, so models with a user embedding use none)."""
+        """Top-``k`` after each history of raw item ids, for a user the model need not know (user
+        index 0: the padding row of models with a user embedding)."""
         rows = []
         for j, hist in enumerate(histories):
             if len(hist) == 0:
                 raise UserError(f"history {j}: empty (give at least one item id)")
             rows.append(self.items(hist, f"history {j}"))
-        times = [np.arange(len(r), dtype=np.float64) for r in rows]  # the order stands in for time
+        # no timestamps come with a history: it is taken to end now (the last time in the data),
+        # one time unit per step, so time-aware models (recent_pop, itemknn_tw) score the present
+        h = self.bundle.history
+        now = float(h.times.max()) if len(h.times) else 0.0
+        times = [now - np.arange(len(r) - 1, -1, -1, dtype=np.float64) for r in rows]
         seqs = _csr(np.zeros(len(rows), dtype=np.int64), rows, times)
         names = np.asarray(labels if labels is not None else [str(j) for j in range(len(rows))], dtype=object)
         return self._topk(seqs, names, k, keep_history, batch_size)
