@@ -21,6 +21,15 @@ import pandas as pd
 from recexp.errors import ConfigError
 
 
+def _seconds(col: pd.Series) -> pd.Series:
+    """Numbers as they are; datetimes (any unit, naive or with a time zone) as Unix seconds."""
+    if not pd.api.types.is_datetime64_any_dtype(col):
+        return pd.to_numeric(col, errors="coerce")
+    if col.dt.tz is not None:
+        col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (col - pd.Timestamp(0)).dt.total_seconds()
+
+
 @dataclass
 class Dataset:
     """Interactions ``user, item, timestamp`` (ids as strings), or a dataset config by name."""
@@ -38,8 +47,7 @@ class Dataset:
                 raise ConfigError(f"Dataset.from_pandas({key}={col!r}): no such column (columns: {list(df.columns)})")
         out = pd.DataFrame({"user_id": df[user].astype(str).to_numpy(), "item_id": df[item].astype(str).to_numpy()})
         if time is not None:
-            t = pd.to_numeric(df[time], errors="coerce") if not pd.api.types.is_datetime64_any_dtype(df[time]) \
-                else df[time].astype("int64") / 1e9  # datetimes -> seconds
+            t = _seconds(df[time])
             if t.isna().any():
                 raise ConfigError(f"Dataset.from_pandas(time={time!r}): row {int(t.isna().to_numpy().argmax())} "
                                   "is not a number or a datetime")

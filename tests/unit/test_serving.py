@@ -48,3 +48,17 @@ def test_plain_values_pass_through():
 def test_pyfunc_needs_a_user_or_history_column():
     with pytest.raises(UserError, match="'history' or a 'user' column"):
         RecexpModel(None).predict(pd.DataFrame({"items": ["1 2"]}))
+
+
+def test_from_pandas_times_and_ids():
+    from recexp.api import Dataset
+
+    when = pd.to_datetime(["1970-01-01 00:00:10", "1970-01-02 00:00:00"])
+    df = pd.DataFrame({"u": [7, 7], "i": ["a", "b"], "t": when})
+    d = Dataset.from_pandas(df, user="u", item="i", time="t")
+    assert d.frame["timestamp"].tolist() == [10.0, 86400.0] and d.frame["user_id"].tolist() == ["7", "7"]
+    aware = Dataset.from_pandas(df.assign(t=when.tz_localize("Europe/Paris")), user="u", item="i", time="t")
+    assert aware.frame["timestamp"].tolist() == [10.0 - 3600, 86400.0 - 3600]
+    assert Dataset.from_pandas(df, user="u", item="i", time=None).frame["timestamp"].tolist() == [0, 1]
+    with pytest.raises(UserError, match=r"row 1 is not a number"):
+        Dataset.from_pandas(df.assign(t=["1", "x"]), user="u", item="i", time="t")
