@@ -18,6 +18,7 @@ commands:
   pretrain  self-supervised pre-training (S3Rec); its checkpoint is an MLflow artifact
   compare   group tracked runs, compare them with paired statistical tests
   evaluate  evaluate a job directory's best checkpoint on validation and test (stopped runs)
+  recommend top-k items for users or a history, in raw ids, from a run id or job folder
   datasets  list dataset configs and where their files are looked for
 
 examples:
@@ -28,6 +29,7 @@ examples:
   recexp train experiment=beauty_sasrec_ce                     a pinned preset behind a reported number
   recexp pretrain dataset=beauty                               S3Rec pre-training; prints the run id
   recexp train model=s3rec dataset=beauty model.pretrained=ID  fine-tune from it (runs linked in MLflow)
+  recexp recommend RUN_ID --users 1 2 3 --k 10                 top-10 per user from a finished run
 
 `recexp train --help` lists every config group and its options.
 """
@@ -146,11 +148,15 @@ def main(argv: list[str] | None = None) -> int:
         from recexp.evaluate_cmd import main as evaluate_main
 
         return evaluate_main(rest)
+    if cmd == "recommend":
+        from recexp.recommend_cmd import main as recommend_main
+
+        return recommend_main(rest)
     if cmd == "datasets":
         from recexp.datasets_cmd import main as datasets_main
 
         return datasets_main(rest)
-    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate or datasets)", file=sys.stderr)
+    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate, recommend or datasets)", file=sys.stderr)
     return 2
 
 

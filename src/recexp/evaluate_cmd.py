@@ -70,6 +70,7 @@ def evaluate(job: Path, device_name: str = "auto") -> dict[str, float]:
     out = {"best_epoch": float(state.get("epoch", 0))} | {f"valid/{k}": v for k, v in valid.items()} | {
         f"test/{k}": v for k, v in test.items()}
     (job / "evaluate.json").write_text(json.dumps(out, indent=2))
+    per_user["user"] = data.raw_users(per_user["user"].to_numpy())
     per_user.to_parquet(job / "per_user_test.parquet", index=False)
     from recexp.tracking.evaluated import log_to_run
 

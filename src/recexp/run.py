@@ -21,8 +21,8 @@ from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
 from recexp.faults import close_run, disk_error
-from recexp.schema import validate
 from recexp.resolve import resolve_config
+from recexp.schema import validate
 from recexp.tracking import resume
 from recexp.tracking.store import SWEEP_ENV
 from recexp.tracking.sweep_report import job_info
@@ -245,7 +245,11 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
     tracker.log_metrics({k: v for k, v in final.items() if not k.startswith("valid/")})
     (output_dir / "metrics.json").write_text(json.dumps(final, indent=2))
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    per_user["user"] = data.raw_users(per_user["user"].to_numpy())
     per_user.to_parquet(output_dir / "per_user_test.parquet", index=False)
+    from recexp.serving.export import export_model  # the best model, usable by `recexp recommend`
+
+    export_model(cfg, model, data, output_dir, tracker)
     for name in ("metrics.json", "config.yaml", "per_user_test.parquet"):
         tracker.log_artifact(output_dir / name)
     return final | {"mlflow_where": terminal.where(tracker.run_id, getattr(tracker, "uri", None),

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 
 from recexp.data import synthetic
-from recexp.data.download import ensure_file
 from recexp.data.checks import clean_rows, read_checked
+from recexp.data.download import ensure_file
 from recexp.data.readers import READERS
 from recexp.data.seqs import EvalSet, Seqs, SplitData
 from recexp.errors import ConfigError, DataError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: raw user ids kept (per-user results and `recexp recommend` speak raw ids)
 
 
 def default_data_dir() -> Path:
@@ -112,13 +112,13 @@ def prepare(ds: dict[str, Any], split_cfg: dict[str, Any], splitter, data_dir: P
         )
     seqs, user_raw, item_raw = build_seqs(df)
     data = splitter(seqs, num_users=len(user_raw), num_items=len(item_raw))
-    data.name, data.fingerprint, data.item_raw_ids = name, key, item_raw
+    data.name, data.fingerprint, data.item_raw_ids, data.user_raw_ids = name, key, item_raw, user_raw
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
         try:
             np.savez(tmp, **data.train.to_dict("train"), **data.valid.to_dict("valid"),
-                     **data.test.to_dict("test"), item_raw_ids=item_raw,
+                     **data.test.to_dict("test"), item_raw_ids=item_raw, user_raw_ids=user_raw,
                      meta=np.array([data.num_users, data.num_items]))
         except BaseException:  # a full disk mid-write: no orphan temp file
             tmp.unlink(missing_ok=True)
@@ -131,5 +131,5 @@ def _load_cache(path: Path, name: str, key: str) -> SplitData:
     with np.load(path, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
     data = SplitData(Seqs.from_dict(d, "train"), EvalSet.from_dict(d, "valid"), EvalSet.from_dict(d, "test"),
-                     int(d["meta"][0]), int(d["meta"][1]), name, key, d["item_raw_ids"])
+                     int(d["meta"][0]), int(d["meta"][1]), name, key, d["item_raw_ids"], d["user_raw_ids"])
     return data

@@ -94,6 +94,12 @@ class SplitData:
     name: str = ""
     fingerprint: str = ""
     item_raw_ids: np.ndarray | None = None  # (N,) raw id of item i+1, for side information
+    user_raw_ids: np.ndarray | None = None  # (U,) raw id of user u+1, for results in the user's own ids
+
+    def raw_users(self, users: np.ndarray) -> np.ndarray:
+        """Raw ids of internal user ids 1..U (the internal ids as text when no map is known)."""
+        users = np.asarray(users)
+        return users.astype(str) if self.user_raw_ids is None else self.user_raw_ids[users - 1]
 
     def item_counts(self) -> np.ndarray:
         """Interaction count per item id over the training part only (N+1,), index 0 = padding."""

@@ -75,6 +75,13 @@ class ItemKNNTW(CountModel):
         idx, val = cosine_topk(data.train, self.num_items, self.neighbours)
         self.nbr_idx, self.nbr_val = idx.to(self.nbr_idx.device), val.to(self.nbr_val.device)
 
+    # ``age=auto`` is settled at fit: it travels in the state dict so a saved model scores without the data
+    def get_extra_state(self) -> dict[str, str]:
+        return {"age": self.age}
+
+    def set_extra_state(self, state: dict[str, str]) -> None:
+        self.age = str(state["age"])
+
     def weights(self, batch: Batch) -> torch.Tensor:
         """exp(-lambda * age) per history position (B, L); 0 at padding."""
         seq = batch.seq

@@ -59,6 +59,13 @@ class RecentPop(CountModel):
         self.table = torch.as_tensor(table, dtype=torch.float32, device=dev)
         self.span = (t0, t1)
 
+    # the span is state learned at fit: it travels in the state dict so a saved model scores without the data
+    def get_extra_state(self) -> dict[str, list[float]]:
+        return {"span": [float(x) for x in self.span]}
+
+    def set_extra_state(self, state: dict[str, list[float]]) -> None:
+        self.span = (float(state["span"][0]), float(state["span"][1]))
+
     def _bins(self, t: torch.Tensor, t0: float, t1: float) -> torch.Tensor:
         width = max(t1 - t0, 1e-9) / self.num_bins
         return ((t - t0) / width).floor().clamp(0, self.num_bins - 1).long()

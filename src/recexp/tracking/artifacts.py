@@ -10,7 +10,8 @@ from recexp.tracking.store import tracking_uri
 
 
 def download(run_id: str, name: str, uri: str | None = None, runs_dir: str | None = None,
-             key: str = "model.pretrained") -> Path:
+             key: str = "model.pretrained",
+             hint: str = "was it a `recexp pretrain` run that finished?") -> Path:
     """Local path of artifact ``name`` of MLflow run ``run_id``; a missing run or artifact is a
     one-line :class:`ConfigError` naming ``key``."""
     from mlflow.exceptions import MlflowException
@@ -26,5 +27,4 @@ def download(run_id: str, name: str, uri: str | None = None, runs_dir: str | Non
     try:
         return Path(client.download_artifacts(run_id, name))
     except (MlflowException, OSError):
-        raise ConfigError(f"{key}={run_id}: that MLflow run has no artifact {name!r} "
-                          "(was it a `recexp pretrain` run that finished?)") from None
+        raise ConfigError(f"{key}={run_id}: that MLflow run has no artifact {name!r} ({hint})") from None

@@ -56,6 +56,7 @@ class Tracker:
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
     def log_params(self, params: dict[str, object]) -> None: ...
     def log_artifact(self, path: Path, subdir: str | None = None) -> None: ...
+    def log_artifacts(self, folder: Path, subdir: str | None = None) -> None: ...
     def set_tags(self, tags: dict[str, str]) -> None: ...
     def end(self, status: str = "FINISHED") -> None: ...
 
@@ -145,6 +146,11 @@ class MlflowTracker(Tracker):
         import mlflow
 
         mlflow.log_artifact(str(path), artifact_path=subdir)
+
+    def log_artifacts(self, folder: Path, subdir: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifacts(str(folder), artifact_path=subdir)
 
     def log_json(self, obj: Any, name: str) -> None:
         with tempfile.TemporaryDirectory() as d:

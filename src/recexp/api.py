@@ -1,0 +1,140 @@
+"""The Python entry point: ``Dataset.from_pandas``, ``train`` (the CLI's Hydra composition and
+MLflow run, in-process) and the result's ``recommend`` / ``metrics``.
+
+A DataFrame is written once as a CSV under ``<runs_dir>/datasets/`` (named by a hash of its
+content) and trained on through ``dataset=custom``: the run is recorded exactly like
+``recexp train dataset=custom dataset.file=...`` and can be re-run from the shell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recexp.errors import ConfigError
+
+
+def _seconds(col: pd.Series) -> pd.Series:
+    """Numbers as they are; datetimes (any unit, naive or with a time zone) as Unix seconds."""
+    if not pd.api.types.is_datetime64_any_dtype(col):
+        return pd.to_numeric(col, errors="coerce")
+    if col.dt.tz is not None:
+        col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (col - pd.Timestamp(0)).dt.total_seconds()
+
+
+@dataclass
+class Dataset:
+    """Interactions ``user, item, timestamp`` (ids as strings), or a dataset config by name."""
+
+    frame: pd.DataFrame | None = None
+    name: str = "pandas"
+    option: str | None = None  # a conf/dataset option (``Dataset.named("ml-100k")``)
+
+    @classmethod
+    def from_pandas(cls, df: pd.DataFrame, user: str = "user_id", item: str = "item_id",
+                    time: str | None = "timestamp", name: str = "pandas") -> Dataset:
+        """``time=None``: the row order stands for time."""
+        for key, col in (("user", user), ("item", item), ("time", time)):
+            if col is not None and col not in df.columns:
+                raise ConfigError(f"Dataset.from_pandas({key}={col!r}): no such column (columns: {list(df.columns)})")
+        out = pd.DataFrame({"user_id": df[user].astype(str).to_numpy(), "item_id": df[item].astype(str).to_numpy()})
+        if time is not None:
+            t = _seconds(df[time])
+            if t.isna().any():
+                raise ConfigError(f"Dataset.from_pandas(time={time!r}): row {int(t.isna().to_numpy().argmax())} "
+                                  "is not a number or a datetime")
+            out["timestamp"] = t.to_numpy(dtype="float64")
+        else:
+            out["timestamp"] = range(len(out))
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"Dataset.from_pandas(name={name!r}): use letters, digits, - and _ only")
+        return cls(out, name)
+
+    @classmethod
+    def named(cls, option: str) -> Dataset:
+        """A dataset config of ``conf/dataset`` (``ml-100k``, ``beauty``, ...)."""
+        return cls(None, option, option)
+
+    def overrides(self, runs_dir: Path) -> list[str]:
+        """The ``dataset=...`` overrides that make a run read this data."""
+        if self.option is not None:
+            return [f"dataset={self.option}"]
+        assert self.frame is not None
+        blob = self.frame.to_csv(index=False).encode()
+        path = runs_dir / "datasets" / f"{self.name}-{hashlib.sha256(blob).hexdigest()[:16]}.csv"
+        if not path.is_file():  # same content -> same file -> the prepared split is cached
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(blob)
+            tmp.replace(path)
+        # columns user_id, item_id, timestamp: the csv reader's defaults, so no reader_args
+        return ["dataset=custom", f"dataset.name={self.name}", f"dataset.file={path.resolve()}", "dataset.format=csv"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: final metrics, the job folder and the MLflow run id."""
+
+    metrics: dict[str, float]
+    job_dir: Path
+    run_id: str | None
+    _rec: Any = field(default=None, repr=False)
+
+    def recommend(self, users: Sequence[Any] | None = None, k: int = 10, keep_history: bool = False) -> pd.DataFrame:
+        """Top-``k`` per user (raw ids; all users when ``users`` is None): ``user, rank, item, score``."""
+        if self._rec is None:
+            from recexp.serving.bundle import load
+            from recexp.serving.recommend import Recommender
+
+            self._rec = Recommender(load(self.job_dir))
+        return self._rec.for_users(None if users is None else [str(u) for u in users], k,
+                                   keep_history=keep_history)
+
+
+def train(data: Dataset | str | None = None, overrides: Sequence[str] = (), job_dir: str | Path | None = None
+          ) -> TrainResult:
+    """One run, as ``recexp train <overrides>`` would do it: the same config composition, the
+    same MLflow run. ``data``: a :class:`Dataset`, a ``conf/dataset`` option name, or None (the
+    overrides choose)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    from recexp.config import CONFIG_NAME, conf_dir
+    from recexp.run import train as run_train
+    from recexp.tracking.store import runs_dir as resolve_runs_dir
+
+    if isinstance(data, str):
+        data = Dataset.named(data)
+    given = [str(o) for o in overrides]
+    runs = resolve_runs_dir(next((o.split("=", 1)[1] for o in given if o.startswith("paths.runs_dir=")), None))
+    ds = data.overrides(runs) if data is not None else []
+    if GlobalHydra.instance().is_initialized():  # e.g. a notebook that composed a config itself
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name=CONFIG_NAME, overrides=[*ds, *given], return_hydra_config=True)
+    # what @hydra.main does: the choices (model=...) are visible to the run, `hydra` is not in its config
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    out = Path(job_dir) if job_dir else runs / "api" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # as a CLI job folder: `recexp evaluate` reads it
+    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (out / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create([*ds, *given])))
+    metrics = run_train(cfg, out)
+    run_id = None
+    meta = out / "model" / "data" / "bundle" / "bundle.json"
+    if meta.is_file():
+        import json
+
+        run_id = json.loads(meta.read_text()).get("run_id")
+    return TrainResult(metrics, out, run_id)
