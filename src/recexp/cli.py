@@ -17,6 +17,8 @@ commands:
   compare   group tracked runs, compare them with paired statistical tests
   evaluate  evaluate a job directory's best checkpoint on validation and test (stopped runs)
   datasets  list dataset configs and where their files are looked for
+  audit     leakage audit of a dataset and split (training data after the test target, repeats, ...)
+  hypothesis run FILE / show FILE: a pre-registered hypothesis (hypotheses/*.yaml) run to a verdict
 
 examples:
   recexp train model=sasrec                                    one run, sensible defaults
@@ -123,7 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         from recexp.datasets_cmd import main as datasets_main
 
         return datasets_main(rest)
-    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate or datasets)", file=sys.stderr)
+    if cmd in ("audit", "hypothesis"):
+        from importlib import import_module
+
+        return import_module("recexp.audit_cmd" if cmd == "audit" else "recexp.hypothesis").main(rest)
+    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate, datasets, audit or "
+          "hypothesis)", file=sys.stderr)
     return 2
 
 

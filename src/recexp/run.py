@@ -17,9 +17,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from recexp.config import conf_dir
+from recexp.data.audit import audit_tag
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
+from recexp.hypothesis.tags import hypothesis_env_tags
 from recexp.tracking import resume
 from recexp.tracking.store import SWEEP_ENV
 from recexp.tracking.tracker import MlflowTracker, Tracker
@@ -145,7 +147,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),
             "recexp.dataset": str(cfg.dataset.name)}
     chash = resume.config_hash(resolved)
-    tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir)}
+    tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir), **hypothesis_env_tags()}
     skip = str(cfg.tracking.get("skip_finished", "multirun"))
     if skip not in ("always", "multirun", "never"):
         raise ConfigError(f"tracking.skip_finished={skip!r}: expected always, multirun or never")
@@ -204,6 +206,7 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
                       "recexp.protocol": json.dumps({"split": type(splitter).__name__, **evaluator.protocol()}),
                       "mlflow.runName": run_name(cfg, model, loss)})
     tracker.log_metrics({f"data/{k}": float(v) for k, v in data.summary().items()} | {"data/prepare_s": prep_s})
+    tracker.set_tags(audit_tag(data, cfg.dataset))  # leakage figures of this split (docs/audit.md)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(metrics, step=epoch)
