@@ -84,6 +84,17 @@ def latex(v: Verdict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def at_equal_time(v: Verdict) -> tuple[float, list[list[float]]]:
+    """The longest training time every run reached, and per level the best validation value each
+    seed had reached by then: "same quality for less compute" read off the curves."""
+    runs = [c["seconds"] for a in v.arms for c in a.curves if c["seconds"]]
+    if not runs:
+        return float("nan"), [[] for _ in v.arms]
+    budget = min(pts[-1][0] for pts in runs)
+    return budget, [[max((y for x, y in c["seconds"] if x <= budget), default=float("nan")) for c in a.curves]
+                    for a in v.arms]
+
+
 def markdown(v: Verdict, png: str, ui: str) -> str:
     h = v.h
     out = [f"# Hypothesis `{h.name}`", "", f"> {v.first_line()}", "", f"**Claim.** {h.claim}", "",
@@ -103,7 +114,18 @@ def markdown(v: Verdict, png: str, ui: str) -> str:
                    f"{', '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1))} | {e.delta:+.4f} | "
                    f"[{e.lo:+.4f}, {e.hi:+.4f}] | {p:.4f} | {e.verdict}{MARK[e.verdict]} |")
     out += ["", "`*` the interval clears the smallest effect that matters; `=` it is smaller than it.", "",
-            f"![per-seed points and learning curves]({png})", "", "## Runs", ""]
+            f"![per-seed points and learning curves]({png})", ""]
+    budget, vals = at_equal_time(v)
+    if vals and any(vals):
+        out += [f"**At equal wall time** ({budget:.1f} training seconds, the shortest run's total; validation metric "
+                "reached by then, best so far, per seed; wall time on a shared CPU is noisy):", "",
+                f"| {h.key} | per-seed validation | mean |", "|---|---|---:|"]
+        out += [f"| {a.level} | {', '.join(f'{x:.4f}' for x in vs)} | {np.mean(vs):.4f} |"
+                for a, vs in zip(v.arms, vals, strict=True)]
+        out += ["", "Training seconds per epoch (mean over seeds and epochs): " + ", ".join(
+            f"{a.level} {np.mean([np.diff([0.0] + [x for x, _ in c['seconds']]).mean() for c in a.curves]):.1f} s"
+            for a in v.arms) + ".", ""]
+    out += ["## Runs", ""]
     for a in v.arms:
         for s, r in zip(a.seeds, a.runs, strict=True):
             out.append(f"- {h.key}={a.level} seed {s}: [{r.run_id}]({ui}/#/experiments/{v.experiment_id}/runs/{r.run_id}) "
