@@ -107,18 +107,19 @@ def text(v: Verdict) -> str:
     """The verdict as printed by ``recexp hypothesis run/show``; its first line is the registration."""
     h = v.h
     sign = {"greater": ">", "less": "<", "two-sided": "!="}[h.direction]
+    w = max(len(f"{h.key}={a.level}") for a in v.arms) + 12
     lines = [v.first_line(), f"claim: {h.claim}",
              f"judged on: per-user test {h.metric}, {v.users} users x seeds {h.seeds}; level - baseline "
              f"{sign} {h.smallest_effect:g} (smallest effect that matters), alpha {h.alpha}, Holm over "
              f"{len(h.levels)} level(s); hierarchical bootstrap over seeds then users ({h.bootstrap} replicates)",
-             f"{'level':<28} {'seeds':>5} {'mean':>8} {'per-seed':<26} {'delta':>8}  {'interval':<20} "
+             f"{'level':<{w}} {'seeds':>5} {'mean':>8} {'per-seed':<26} {'delta':>8}  {'interval':<20} "
              f"{'p(Holm)':>8}  verdict"]
     b = v.arms[0]
-    lines.append(f"{h.key + '=' + b.level + ' (baseline)':<28} {len(b.seeds):>5} {b.matrix.mean():>8.4f} "
+    lines.append(f"{h.key + '=' + b.level + ' (baseline)':<{w}} {len(b.seeds):>5} {b.matrix.mean():>8.4f} "
                  f"{' '.join(f'{x:.4f}' for x in b.matrix.mean(axis=1)):<26}")
     for a, e in zip(v.arms[1:], v.effects, strict=True):
         p = e.p_supported if e.verdict != "refuted" else e.p_refuted
-        lines.append(f"{h.key + '=' + a.level:<28} {len(a.seeds):>5} {a.matrix.mean():>8.4f} "
+        lines.append(f"{h.key + '=' + a.level:<{w}} {len(a.seeds):>5} {a.matrix.mean():>8.4f} "
                      f"{' '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1)):<26} {e.delta:>+8.4f}  "
                      f"[{e.lo:+.4f}, {e.hi:+.4f}]  {p:>8.4f}  {e.verdict} ({e.reason})")
     lines.append(f"verdict: {v.overall}")

@@ -3,6 +3,7 @@ every run. Plots show one point per seed; an interval is drawn only from 2+ seed
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def plot(v: Verdict, path: Path) -> None:
         ax.set_title(f"learning curves at equal {'epochs' if xkey == 'epoch' else 'wall time'} (one line per seed)",
                      fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle(h.claim, fontsize=10)
+    fig.suptitle(textwrap.fill(h.claim, 150), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
