@@ -55,3 +55,21 @@ def test_run_show_resume_and_changed_file(tmp_runs: Path, tmp_path: Path, capsys
     path.write_text(TINY.replace("bootstrap: 200", "bootstrap: 300"))
     assert main(["show", str(path)]) == 0
     assert capsys.readouterr().out.startswith("WARNING: tiny.yaml CHANGED since its pre-registration")
+
+
+def test_audit_command_on_synthetic_data(tmp_runs: Path, capsys) -> None:
+    from recexp.audit_cmd import main as audit_main
+
+    assert audit_main(["dataset.generator.num_users=100", "dataset.generator.num_items=50", "--json"]) == 0
+    fig = json.loads(capsys.readouterr().out)
+    assert 0 <= fig["after_target_median"] <= 1 and fig["test_examples"] == 100
+    assert audit_main(["dataset=nope"]) == 2
+    assert "dataset" in capsys.readouterr().err
+
+
+def test_show_before_run_is_one_line(tmp_runs: Path, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err  # no store yet (or no experiment): one line
