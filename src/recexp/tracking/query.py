@@ -11,6 +11,8 @@ import pandas as pd
 from recexp.errors import ConfigError, DataError, UserError
 
 PER_USER = "per_user_test.parquet"
+# runs that hold no training job: sweep parents, comparisons, hypothesis registrations and reports
+BOOKKEEPING_ROLES = ("sweep", "compare", "hypothesis-registration", "hypothesis-report")
 
 
 @dataclass
@@ -55,7 +57,7 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None, filter_stri
     out = [RunRecord(r.info.run_id, r.info.run_name or r.info.run_id[:8], r.info.experiment_id,
                      int(r.info.start_time or 0), dict(r.data.params), dict(r.data.tags), dict(r.data.metrics))
            for r in runs
-           if r.info.status == "FINISHED" and r.data.tags.get("recexp.role") not in ("sweep", "compare")]
+           if r.info.status == "FINISHED" and r.data.tags.get("recexp.role") not in BOOKKEEPING_ROLES]
     if not out:
         where = f"sweep {sweep!r}" if sweep else f"experiment {experiment!r}" if experiment else "the store"
         extra = f" matching {filter_string!r}" if filter_string else ""
