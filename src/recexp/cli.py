@@ -20,6 +20,8 @@ commands:
   evaluate  evaluate a job directory's best checkpoint on validation and test (stopped runs)
   recommend top-k items for users or a history, in raw ids, from a run id or job folder
   datasets  list dataset configs and where their files are looked for
+  audit     leakage audit of a dataset and split (training data after the test target, repeats, ...)
+  hypothesis run FILE / show FILE: a pre-registered hypothesis (hypotheses/*.yaml) run to a verdict
 
 examples:
   recexp train model=sasrec                                    one run, sensible defaults
@@ -156,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         from recexp.datasets_cmd import main as datasets_main
 
         return datasets_main(rest)
-    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate, recommend or datasets)", file=sys.stderr)
+    if cmd in ("audit", "hypothesis"):
+        from importlib import import_module
+
+        return import_module("recexp.audit_cmd" if cmd == "audit" else "recexp.hypothesis").main(rest)
+    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate, recommend, datasets, "
+          "audit or hypothesis)", file=sys.stderr)
     return 2
 
 

@@ -17,10 +17,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from recexp import terminal
+from recexp.data.audit import audit_tag
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import ConfigError, UserError
 from recexp.faults import close_run, disk_error
+from recexp.hypothesis.tags import hypothesis_env_tags
 from recexp.resolve import resolve_config
 from recexp.schema import validate
 from recexp.tracking import resume
@@ -147,7 +149,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         raise
     resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = resume.config_hash(resolved)
-    tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir)}
+    tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir), **hypothesis_env_tags()}
     skip = str(cfg.tracking.get("skip_finished", "multirun"))
     if skip not in ("always", "multirun", "never"):
         raise ConfigError(f"tracking.skip_finished={skip!r}: expected always, multirun or never")
@@ -216,6 +218,7 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
     # dataset statistics describe the input, not the run's outcome: params (one value each), not metrics
     tracker.log_params({f"data.{k}": v for k, v in data.summary().items()})
     tracker.log_metrics({"data/prepare_s": prep_s})
+    tracker.set_tags(audit_tag(data, cfg.dataset))  # leakage figures of this split (docs/audit.md)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(metrics, step=epoch)

@@ -11,6 +11,8 @@ import pandas as pd
 from recexp.errors import ConfigError, DataError, UserError
 
 PER_USER = "per_user_test.parquet"
+# runs that hold no training job: sweep parents, comparisons, hypothesis registrations and reports
+BOOKKEEPING_ROLES = ("sweep", "compare", "hypothesis-registration", "hypothesis-report")
 
 
 @dataclass
@@ -64,7 +66,7 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None, filter_stri
            for r in runs
            # a run stopped early counts once `recexp evaluate` has logged its test metrics to it
            if (r.info.status == "FINISHED" or r.data.tags.get("recexp.evaluated"))
-           and r.data.tags.get("recexp.role") not in ("sweep", "compare")]
+           and r.data.tags.get("recexp.role") not in BOOKKEEPING_ROLES]
     if not out:
         where = f"sweep {sweep!r}" if sweep else f"experiment {experiment!r}" if experiment else "the store"
         extra = f" matching {filter_string!r}" if filter_string else ""

@@ -154,7 +154,9 @@ class Trainer:
                     raise NonFiniteLoss(f"training loss became {mean_loss} at epoch {epoch} "
                                         f"(lower trainer.lr={self.lr} or set trainer.grad_clip)")
                 train_s = time.perf_counter() - t0
-                metrics = {"train/loss": mean_loss, "train/epoch_s": train_s,
+                # elapsed_s: training seconds so far (validation excluded), for curves at equal wall time
+                elapsed = (result.history[-1].get("train/elapsed_s", 0.0) if result.history else 0.0) + train_s
+                metrics = {"train/loss": mean_loss, "train/epoch_s": train_s, "train/elapsed_s": elapsed,
                            "train/seq_per_s": len(windows) / max(train_s, 1e-9)}
                 if epoch % self.eval_every == 0 or epoch == self.max_epochs:
                     t1 = time.perf_counter()

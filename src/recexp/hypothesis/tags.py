@@ -1,0 +1,13 @@
+"""Tags a job of a hypothesis sweep carries (set by ``recexp hypothesis run`` through the
+environment, so the jobs stay ordinary ``recexp train -m`` jobs). Light: imported by every run."""
+
+from __future__ import annotations
+
+import os
+
+NAME_ENV, LEVEL_ENV = "RECEXP_HYPOTHESIS_NAME", "RECEXP_HYPOTHESIS_LEVEL"
+NAME_TAG, LEVEL_TAG = "recexp.hypothesis_name", "recexp.hypothesis_level"
+
+
+def hypothesis_env_tags() -> dict[str, str]:
+    return {tag: os.environ[env] for env, tag in ((NAME_ENV, NAME_TAG), (LEVEL_ENV, LEVEL_TAG)) if os.environ.get(env)}
