@@ -15,6 +15,7 @@ commands:
   train     train and evaluate one run, or a sweep with -m (Hydra overrides: key=value)
   pretrain  self-supervised pre-training (S3Rec); its checkpoint is an MLflow artifact
   compare   group tracked runs, compare them with paired statistical tests
+  results   the results tables (mean ± spread over seeds per setting) rebuilt from the MLflow store
   evaluate  evaluate a job directory's best checkpoint on validation and test (stopped runs)
   datasets  list dataset configs and where their files are looked for
 
@@ -115,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         from recexp.compare import main as compare_main
 
         return compare_main(rest)
+    if cmd == "results":
+        from recexp.tracking.results import main as results_main
+
+        return results_main(rest)
     if cmd == "evaluate":
         from recexp.evaluate_cmd import main as evaluate_main
 
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         from recexp.datasets_cmd import main as datasets_main
 
         return datasets_main(rest)
-    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate or datasets)", file=sys.stderr)
+    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, results, evaluate or datasets)", file=sys.stderr)
     return 2
 
 

@@ -132,6 +132,17 @@ def make_tracker(cfg: DictConfig) -> Tracker:
                          stale_after_s=float(t.get("stale_after_s", 1800)))
 
 
+def preset_choice() -> str:
+    """The ``experiment=`` preset of this Hydra run ('' when none, or outside Hydra): recorded as
+    the tag ``recexp.preset`` so ``recexp results`` can name the preset behind each row."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices.get("experiment") or "")
+    except ValueError:  # not inside a Hydra run
+        return ""
+
+
 def run_name(cfg: DictConfig, model, loss) -> str:
     return f"{type(model).__name__.lower()}-{cfg.dataset.name}-{getattr(loss, 'name', 'none')}-s{cfg.seed}"
 
@@ -143,7 +154,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),
-            "recexp.dataset": str(cfg.dataset.name)}
+            "recexp.dataset": str(cfg.dataset.name), "recexp.preset": preset_choice()}
     chash = resume.config_hash(resolved)
     tags |= {resume.HASH_TAG: chash, **resume.liveness_tags(output_dir)}
     skip = str(cfg.tracking.get("skip_finished", "multirun"))
