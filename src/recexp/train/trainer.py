@@ -57,8 +57,8 @@ def training_loss(model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | 
 
 
 def fit_batch_size(batch_size: int, num_windows: int, min_steps: int) -> int:
-    """The batch size actually used: ``batch_size``, shrunk so an epoch has at least ``min_steps``
-    optimiser steps. On the default synthetic data (~1,500 windows) 256 per batch gave 6 steps per
+    """The batch size actually used: ``batch_size``, shrunk to ceil(windows / min_steps) so an epoch
+    has about ``min_steps`` optimiser steps (49 for 1,560 windows and 50). On the default synthetic data (~1,500 windows) 256 per batch gave 6 steps per
     epoch and GRU4Rec, NARM and Caser stopped at the popularity level on an early plateau; with
     ~32 per batch they learn (docs/results.md). Data with ``num_windows >= batch_size * min_steps``
     (Beauty: 22k windows) is unaffected. ``min_steps = 0``: always ``batch_size``."""
