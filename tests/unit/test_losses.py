@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from recexp.errors import ConfigError
 from recexp.losses import (
     BCE,
     BPR,
@@ -19,7 +20,6 @@ from recexp.losses import (
     TOP1Max,
     gbce_beta,
 )
-from recexp.errors import ConfigError
 from recexp.samplers import PopularitySampler
 
 
