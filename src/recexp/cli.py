@@ -17,6 +17,7 @@ commands:
   train     train and evaluate one run, or a sweep with -m (Hydra overrides: key=value)
   pretrain  self-supervised pre-training (S3Rec); its checkpoint is an MLflow artifact
   compare   group tracked runs, compare them with paired statistical tests
+  results   the results tables (mean ± spread over seeds per setting) rebuilt from the MLflow store
   evaluate  evaluate a job directory's best checkpoint on validation and test (stopped runs)
   recommend top-k items for users or a history, in raw ids, from a run id or job folder
   datasets  list dataset configs and where their files are looked for
@@ -146,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from recexp.compare import main as compare_main
 
         return compare_main(rest)
+    if cmd == "results":
+        from recexp.tracking.results import main as results_main
+
+        return results_main(rest)
     if cmd == "evaluate":
         from recexp.evaluate_cmd import main as evaluate_main
 
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         from importlib import import_module
 
         return import_module("recexp.audit_cmd" if cmd == "audit" else "recexp.hypothesis").main(rest)
-    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, evaluate, recommend, datasets, "
+    print(f"recexp: unknown command {cmd!r} (expected train, pretrain, compare, results, evaluate, recommend, datasets, "
           "audit or hypothesis)", file=sys.stderr)
     return 2
 

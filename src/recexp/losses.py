@@ -183,14 +183,45 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
         return gh * grad.to(gh.dtype), gi * grad.to(gi.dtype), None
 
 
+def bce_offset(num_negatives: int, beta: float = 1.0) -> float:
+    """log(beta / K): the logit at which an uninformative score balances the BCE family's loss.
+
+    With K uniform negatives the loss's optimum is s*(j) = log(P(j | ctx) N) + log(beta / K): for
+    the average item the logits must all sit at log(beta / K) (-6.9 for gSASRec's K = 256,
+    beta = 0.27). A dot-product model has no logit bias, so it buys that shift with one direction
+    shared by every item embedding and a query pointing against it (LayerNorm bounds the query's
+    norm, leaving little of it for the context): on Beauty the rows' cosine to the mean row went
+    0.009 -> 0.92 in one epoch and ranking stalled at the popularity level (docs/results.md).
+    Adding this constant to every logit puts that optimum at 0; ranking is unchanged by it."""
+    return math.log(beta / num_negatives)
+
+
+def _offset(offset: float | str, value: float) -> float:
+    return value if offset == "auto" else float(offset)
+
+
+def _check_offset(offset: float | str) -> float | str:
+    if offset != "auto" and not (isinstance(offset, int | float) and not isinstance(offset, bool)
+                                 and math.isfinite(offset)):
+        raise ConfigError(f"loss.offset={offset!r}: expected auto or a finite number (0 = no offset)")
+    return offset
+
+
 class BCE(SampledLoss):
-    """Binary cross-entropy: positive vs each sampled negative (the SASRec paper's loss)."""
+    """Binary cross-entropy: positive vs each sampled negative (the SASRec paper's loss).
+    ``offset`` (``auto`` = log(1/K), see :func:`bce_offset`; 0 for one negative) is added to every
+    logit; ``offset=0`` is the plain loss."""
 
     name = "bce"
 
+    def __init__(self, offset: float | str = "auto", num_items: int = 0) -> None:
+        super().__init__(num_items)
+        self.offset = _check_offset(offset)
+
     def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
                 neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return bce(pos, neg, _keep(neg, neg_logq))
+        b = _offset(self.offset, bce_offset(neg.shape[-1]))
+        return bce(pos + b, neg + b, _keep(neg, neg_logq))
 
 
 class BPR(SampledLoss):
@@ -240,21 +271,25 @@ class TOP1Max(SampledLoss):
 
 
 class GBCE(SampledLoss):
-    """Generalised BCE of gSASRec; ``t`` in [0, 1] is its calibration parameter."""
+    """Generalised BCE of gSASRec; ``t`` in [0, 1] is its calibration parameter; ``offset``
+    (``auto`` = log(beta / K)) is added to every logit as in :class:`BCE`."""
 
     name = "gbce"
 
-    def __init__(self, t: float = 0.75, num_items: int = 0) -> None:
+    def __init__(self, t: float = 0.75, offset: float | str = "auto", num_items: int = 0) -> None:
         super().__init__(num_items)
         if not 0.0 <= t <= 1.0:
             raise ConfigError(f"loss.t={t}: gBCE's calibration parameter must lie in [0, 1]")
         self.t = t
+        self.offset = _check_offset(offset)
 
     def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
                 neg_logq: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_items < 2:
             raise RuntimeError("GBCE needs num_items (passed at instantiate) to know the sampling rate")
-        return gbce(pos, neg, _keep(neg, neg_logq), self.num_items, self.t)
+        k = neg.shape[-1]
+        b = _offset(self.offset, bce_offset(k, gbce_beta(k, self.num_items, self.t)))
+        return gbce(pos + b, neg + b, _keep(neg, neg_logq), self.num_items, self.t)
 
 
 class SampledSoftmax(SampledLoss):

@@ -122,6 +122,17 @@ def make_tracker(cfg: DictConfig) -> Tracker:
                          stale_after_s=float(t.get("stale_after_s", 1800)))
 
 
+def preset_choice() -> str:
+    """The ``experiment=`` preset of this Hydra run ('' when none, or outside Hydra): recorded as
+    the tag ``recexp.preset`` so ``recexp results`` can name the preset behind each row."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices.get("experiment") or "")
+    except ValueError:  # not inside a Hydra run
+        return ""
+
+
 def run_name(cfg: DictConfig, model, loss) -> str:
     """``sasrec-ml-100k-ce-s1``: the option names the config records (``choices``)."""
     ch = cfg.get("choices") or {}
@@ -139,7 +150,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     tracker = make_tracker(cfg)
     tags = {"recexp.hypothesis": str(cfg.get("hypothesis") or ""),
             "mlflow.note.content": str(cfg.get("hypothesis") or ""),
-            "recexp.dataset": str(cfg.dataset.name), **job_info()}
+            "recexp.dataset": str(cfg.dataset.name), "recexp.preset": preset_choice(), **job_info()}
     try:
         cfg = resolve_config(cfg)  # before anything is hashed, logged or saved: the record is the run
     except UserError as exc:  # still one FAILED run with the reason, as for any other config error

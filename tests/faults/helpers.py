@@ -15,7 +15,7 @@ from recexp.tracking.store import tracking_uri
 # tiny synthetic data, one epoch: these tests are about the runs, not the numbers
 SMALL = ["dataset.generator.num_users=150", "dataset.generator.num_items=80", "dataset.generator.mean_length=8",
          "trainer.max_epochs=1", "trainer.progress=false", "max_len=8", "device=cpu",
-         "model.hidden_size=16", "model.ffn_dim=32"]
+         "model.hidden_size=16", "model.ffn_dim=32", "trainer.min_steps_per_epoch=0"]
 
 
 def env_for(runs: Path) -> dict[str, str]:

@@ -15,7 +15,8 @@ EPOCHS = 4
 # big enough that an epoch takes a while, so the kill lands inside a later epoch
 ARGS = ["dataset.generator.num_users=800", "dataset.generator.num_items=300", "dataset.generator.mean_length=20",
         f"trainer.max_epochs={EPOCHS}", "trainer.patience=100", "trainer.batch_size=64", "max_len=20",
-        "device=cpu", "model.hidden_size=32", "model.ffn_dim=64", "trainer.progress=false"]
+        "device=cpu", "model.hidden_size=32", "model.ffn_dim=64", "trainer.progress=false",
+        "trainer.min_steps_per_epoch=0"]
 
 
 def _wait_for_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float = 400) -> Path:

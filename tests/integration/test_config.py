@@ -44,3 +44,17 @@ def test_every_experiment_preset_composes(option: str):
         pytest.skip(f"experiment={option} needs {', '.join(missing)}, not in conf/ yet")
     cfg = compose_cfg([f"experiment={option}"])
     assert cfg.model._target_ and cfg.dataset.name
+
+
+@pytest.mark.parametrize("preset,dataset", [("beauty_best", "beauty"), ("toys_best", "toys"),
+                                            ("lastfm_best", "lastfm"), ("ml100k_best", "ml-100k")])
+def test_best_preset_per_dataset_instantiates(preset: str, dataset: str):
+    """Issue 16: `experiment=<dataset>_best` exists for every target dataset and builds its parts."""
+    from recexp.run import build_loss_and_sampler
+
+    cfg = compose_cfg([f"experiment={preset}"])
+    assert cfg.dataset.name == dataset and cfg.tracking.experiment == "best"
+    model = instantiate(cfg.model, num_items=50, num_users=10)
+    loss, sampler = build_loss_and_sampler(cfg, model)
+    assert loss.requires in ("full", "sampled") and sampler is not None
+    assert instantiate(cfg.trainer).max_epochs > 0

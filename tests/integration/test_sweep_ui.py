@@ -22,7 +22,8 @@ from recexp.compare import main as compare_main
 from tests.conftest import REPO
 
 SMALL = ["dataset.generator.num_users=150", "dataset.generator.num_items=80", "dataset.generator.mean_length=8",
-         "trainer.max_epochs=1", "trainer.progress=false", "max_len=10", "device=cpu"]
+         "trainer.max_epochs=1", "trainer.progress=false", "max_len=10", "device=cpu",
+         "trainer.min_steps_per_epoch=0"]
 ARTIFACTS = Path(os.environ.get("RECEXP_TEST_ARTIFACTS", REPO / "test-artifacts")) / "mlflow_ui"
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from recexp.errors import ConfigError
 from recexp.losses import (
     BCE,
     BPR,
@@ -38,9 +39,14 @@ W0, W1 = 1 / (1 + math.exp(2)), math.exp(2) / (1 + math.exp(2))  # softmax over 
     (BPRMax(reg=1.0), -math.log(W0 * A + W1 * B) + (W0 * 0 + W1 * 4)),
     (BPRMax(reg=0.0), -math.log(W0 * A + W1 * B)),
     (TOP1Max(), W0 * (sig(-1) + sig(0)) + W1 * (sig(1) + sig(4))),
-    (BCE(), -(math.log(sig(1)) + math.log(1 - sig(0)) + math.log(1 - sig(2)))),
+    (BCE(offset=0), -(math.log(sig(1)) + math.log(1 - sig(0)) + math.log(1 - sig(2)))),
     # gBCE with N=11 items: alpha = 2/10, beta = 0.2 (0.5 (1 - 5) + 5) = 0.6
-    (GBCE(t=0.5, num_items=11), -(0.6 * math.log(sig(1)) + math.log(1 - sig(0)) + math.log(1 - sig(2)))),
+    (GBCE(t=0.5, offset=0, num_items=11), -(0.6 * math.log(sig(1)) + math.log(1 - sig(0)) + math.log(1 - sig(2)))),
+    # offset auto: log(1/K) = log(1/2) (BCE), log(beta/K) = log(0.3) (gBCE) added to every logit
+    (BCE(), -(math.log(sig(1 + math.log(0.5))) + math.log(1 - sig(math.log(0.5)))
+              + math.log(1 - sig(2 + math.log(0.5))))),
+    (GBCE(t=0.5, num_items=11), -(0.6 * math.log(sig(1 + math.log(0.3))) + math.log(1 - sig(math.log(0.3)))
+                                  + math.log(1 - sig(2 + math.log(0.3))))),
     (SampledSoftmax(logq=False), -1 + math.log(math.exp(1) + math.exp(0) + math.exp(2))),
 ])
 def test_sampled_loss_equals_hand_computation(loss, expected):
@@ -60,9 +66,37 @@ def test_gbce_beta_endpoints():
     assert gbce_beta(4, 101, 0.0) == pytest.approx(1.0)  # t = 0: plain BCE
     assert gbce_beta(4, 101, 1.0) == pytest.approx(4 / 100)  # t = 1: beta = alpha
     assert float(GBCE(t=0.0, num_items=11)(POS, NEG)) == pytest.approx(float(BCE()(POS, NEG)))
+    assert float(GBCE(t=0.0, offset=0, num_items=11)(POS, NEG)) == pytest.approx(float(BCE(offset=0)(POS, NEG)))
 
 
-@pytest.mark.parametrize("loss", [BPR(), TOP1(), BPRMax(), TOP1Max(), BCE(), GBCE(num_items=11), SampledSoftmax()])
+@pytest.mark.parametrize("make", [lambda: BCE(), lambda: GBCE(num_items=12_102)])
+@pytest.mark.parametrize("k", [1, 16, 256])
+def test_bce_family_needs_no_shared_logit_shift(make, k: int):
+    """Issue 16, the gSASRec stall: with every raw score at 0 (an uninformative model), the loss
+    must not pull all logits together in one direction. Without the offset its derivative with
+    respect to a common shift is (K - beta) / 2 > 0 (K = 256: ~128 per positive); a dot-product
+    model then grows one direction shared by every item embedding (cosine to the mean row 0.92
+    after one Beauty epoch) and ranking stalls at the popularity level."""
+    shift = torch.zeros((), requires_grad=True)
+    pos, neg = torch.zeros(4) + shift, torch.zeros(4, k) + shift  # (M,), (M, K)
+    (g,) = torch.autograd.grad(make()(pos, neg), shift)
+    assert abs(float(g)) < 1e-5
+    plain = make()
+    plain.offset = 0.0
+    (g0,) = torch.autograd.grad(plain(torch.zeros(4) + shift, torch.zeros(4, k) + shift), shift)
+    beta = 1.0 if isinstance(plain, BCE) else gbce_beta(k, 12_102, 0.75)
+    assert float(g0) == pytest.approx((k - beta) / 2, rel=1e-4)
+
+
+def test_offset_must_be_auto_or_a_number():
+    with pytest.raises(ConfigError, match="loss.offset='big'"):
+        BCE(offset="big")
+    with pytest.raises(ConfigError, match="loss.offset="):
+        GBCE(offset=math.inf, num_items=11)
+
+
+@pytest.mark.parametrize("loss", [BPR(), TOP1(), BPRMax(), TOP1Max(), BCE(offset=0), GBCE(offset=0, num_items=11),
+                                  SampledSoftmax()])
 def test_accidental_hits_are_dropped(loss):
     """A negative with log_q = +inf (the sampler's mark for an excluded item) does not count."""
     neg3 = torch.tensor([[0.0, 2.0, 5.0]])
