@@ -66,19 +66,19 @@ def _run_train(argv: list[str]) -> int:
         print(train_help())
         return 0
     argv = ["--help" if a == "--hydra-help" else a for a in argv]
-    if (problem := check_runs_dir(argv) or compose_error(argv)) is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
     from recexp.errors import ConfigError
     from recexp.overrides_check import check_overrides, job_config
 
     try:
-        check_overrides(argv)
+        check_overrides(argv)  # typos: one line with the closest names
         if _asks_job_config(argv):  # the config as it will run: auto choices resolved
             print(job_config(argv), end="")
             return 0
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if (problem := check_runs_dir(argv) or compose_error(argv)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     import hydra
 

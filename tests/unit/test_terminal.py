@@ -19,7 +19,7 @@ from recexp.overrides_check import check_overrides
 @pytest.mark.parametrize("argv,message", [
     (["loss=cee"], "loss=cee: no such option (did you mean ce"),
     (["-m", "loss=ce,bcee"], "loss=bcee: no such option (did you mean bce"),
-    (["trainer.max_epoch=3"], "trainer.max_epoch: no such key in trainer (did you mean max_epochs?)"),
+    (["trainer.max_epoch=3"], "trainer.max_epoch: no such key in trainer (did you mean max_epochs"),
     (["model=sasrec", "model.hiden_size=8"], "did you mean hidden_size?"),
     (["seeed=3"], "seeed: no such key in the root config (did you mean seed?)"),
     (["loss=bce", "sampler.num_negatives=5"], "sampler=auto has no keys until it is resolved: use +sampler"),
