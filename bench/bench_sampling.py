@@ -23,7 +23,7 @@ from recexp.config import conf_dir
 from recexp.data.batches import TrainWindows
 from recexp.data.prepare import prepare
 from recexp.run import build_loss_and_sampler
-from recexp.train.trainer import training_loss
+from recexp.training.trainer import training_loss
 
 CONFIGS: list[tuple[str, list[str]]] = [
     ("ce (no sampling)", ["loss=ce", "sampler=none"]),

@@ -25,7 +25,7 @@ from recexp.config import conf_dir
 from recexp.data.batches import EvalBatches, TrainWindows
 from recexp.data.prepare import prepare
 from recexp.run import build_loss_and_sampler, resolve_device, seed_everything
-from recexp.train.trainer import training_loss
+from recexp.training.trainer import training_loss
 
 
 def peak_rss_mb() -> float:

@@ -39,7 +39,7 @@ def evaluate(job: Path, device_name: str = "auto") -> dict[str, float]:
     from recexp.data.prepare import prepare
     from recexp.run import instantiate_user, resolve_device
     from recexp.schema import validate
-    from recexp.train import checkpoint
+    from recexp.training import checkpoint
 
     cfg_path, ckpt_path = job / ".hydra" / "config.yaml", job / "best.pt"
     for p in (cfg_path, ckpt_path):

@@ -57,7 +57,7 @@ def task(cfg: DictConfig) -> float:
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     if multirun:  # parallel local jobs on a multi-GPU host: one device each
-        from recexp.train.gpu_pin import pinned_device
+        from recexp.training.gpu_pin import pinned_device
 
         with open_dict(cfg):
             cfg.device = pinned_device(cfg.device, int(hc.job.num))

@@ -50,7 +50,7 @@ def check_overrides(argv: list[str]) -> None:
         for part in key.split("."):
             if not isinstance(node, DictConfig):
                 break
-            if part not in node:
+            if part not in node.keys():  # `in` is False for a ??? (missing) value
                 if path and node.get("name") == "auto":
                     raise ConfigError(f"{key}: {path[0]}=auto has no keys until it is resolved: use +{key}=... "
                                       f"(applied to the option auto picks) or pick {path[0]}=NAME")

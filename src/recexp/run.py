@@ -29,7 +29,7 @@ from recexp.tracking import resume
 from recexp.tracking.store import SWEEP_ENV
 from recexp.tracking.sweep_report import job_info
 from recexp.tracking.tracker import MlflowTracker, Tracker
-from recexp.train import checkpoint
+from recexp.training import checkpoint
 
 log = logging.getLogger("recexp")
 

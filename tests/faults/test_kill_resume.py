@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from recexp.train import checkpoint
+from recexp.training import checkpoint
 from tests.faults.helpers import all_runs, cli, cli_cmd, die_with_parent, env_for, split_runs
 
 EPOCHS = 4

@@ -20,7 +20,7 @@ from recexp.run import train
 from recexp.schema import validate
 from recexp.tracking import resume
 from recexp.tracking.store import ensure_experiment, tracking_uri
-from recexp.train import checkpoint
+from recexp.training import checkpoint
 from tests.faults.helpers import all_runs, cli_cmd, die_with_parent, env_for, split_runs
 
 SMALL = ["dataset.generator.num_users=100", "dataset.generator.num_items=50", "dataset.generator.mean_length=6",
@@ -68,6 +68,20 @@ def test_eight_runs_at_once_on_a_new_store_all_finish(tmp_runs):
     _check_all_finished(tmp_runs, 8)
 
 
+def _job_config(cfg) -> dict:
+    """The config `run.train` records, hashes and checkpoints: its `auto` choices resolved."""
+    from omegaconf import OmegaConf
+
+    from recexp.resolve import resolve_config
+
+    validate(cfg)
+    return OmegaConf.to_container(resolve_config(cfg), resolve=True)
+
+
+def _job_hash(cfg) -> str:
+    return resume.config_hash(_job_config(cfg))
+
+
 def _dead_pid() -> int:
     p = subprocess.Popen(["true"])
     p.wait()
@@ -84,7 +98,7 @@ def _dead_run(cfg, out_dir: Path, chash: str) -> str:
 
 def test_damaged_checkpoint_is_moved_aside_and_a_fresh_run_starts(tiny_cfg, tmp_path, caplog):
     cfg = tiny_cfg(*SASREC, "trainer.max_epochs=1")
-    chash = resume.config_hash(validate(cfg))
+    chash = _job_hash(cfg)
     old = tmp_path / "old"
     old.mkdir()
     (old / "last.pt").write_bytes(b"PK\x03\x04 truncated garbage")
@@ -103,14 +117,14 @@ def test_damaged_checkpoint_is_moved_aside_and_a_fresh_run_starts(tiny_cfg, tmp_
 
 def test_checkpoint_of_another_config_is_never_resumed(tiny_cfg, tmp_path):
     cfg = tiny_cfg(*SASREC, "seed=1")
-    other = validate(tiny_cfg(*SASREC, "seed=2"))
-    chash = resume.config_hash(validate(cfg))
+    other = _job_config(tiny_cfg(*SASREC, "seed=2"))
+    chash = _job_hash(cfg)
     old = tmp_path / "shared"
     checkpoint.save(old / "last.pt", resumable=True, config=other, epoch=1)
     problem = checkpoint.resume_problem(old / "last.pt", chash, 1)
     assert problem is not None and "another config" in problem and "seed 2" in problem
     same = tmp_path / "same"
-    checkpoint.save(same / "last.pt", resumable=True, config=validate(cfg), epoch=1)
+    checkpoint.save(same / "last.pt", resumable=True, config=_job_config(cfg), epoch=1)
     assert checkpoint.resume_problem(same / "last.pt", chash, 1) is None
     dead = _dead_run(cfg, old, chash)
     train(cfg, tmp_path / "new")

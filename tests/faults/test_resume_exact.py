@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from recexp.data.prepare import prepare
 from recexp.run import build_loss_and_sampler, seed_everything
-from recexp.train import checkpoint
+from recexp.training import checkpoint
 
 
 class Killed(Exception):

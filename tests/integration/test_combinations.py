@@ -12,7 +12,7 @@ from recexp.config import conf_dir, group_choices
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 from recexp.run import build_loss_and_sampler
-from recexp.train.trainer import training_loss
+from recexp.training.trainer import training_loss
 from tests.conftest import REPO, compose_cfg
 
 CHOICES = group_choices()

@@ -93,7 +93,7 @@ def test_nan_loss_fails_run_with_epoch(tiny_cfg, tmp_path):
 
 
 def test_ctrl_c_marks_run_killed_and_keeps_checkpoint(tiny_cfg, tmp_path, monkeypatch):
-    from recexp.train import trainer as trainer_mod
+    from recexp.training import trainer as trainer_mod
 
     calls = {"n": 0}
     real = trainer_mod.training_loss

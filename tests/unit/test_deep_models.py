@@ -136,7 +136,7 @@ def test_bert4rec_evaluation_input_never_contains_the_target():
 def test_one_training_step_with_full_and_sampled_losses(name: str, loss_name: str):
     from recexp.losses import BCE, BPR, CrossEntropy
     from recexp.samplers import UniformSampler
-    from recexp.train.trainer import training_loss
+    from recexp.training.trainer import training_loss
 
     m = _models()[name].train()
     loss = {"ce": CrossEntropy(), "bpr": BPR(), "bce": BCE()}[loss_name]

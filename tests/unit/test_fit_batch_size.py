@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recexp.errors import ConfigError
-from recexp.train.trainer import Trainer, fit_batch_size
+from recexp.training.trainer import Trainer, fit_batch_size
 
 
 @pytest.mark.parametrize("windows,expected", [

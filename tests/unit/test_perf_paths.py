@@ -12,7 +12,7 @@ from recexp.data.batches import Batch, TrainWindows
 from recexp.data.seqs import Seqs
 from recexp.losses import CrossEntropy
 from recexp.models.sasrec import SASRec
-from recexp.train.trainer import training_loss
+from recexp.training.trainer import training_loss
 
 
 class Unfused(CrossEntropy):

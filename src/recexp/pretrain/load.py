@@ -1,6 +1,6 @@
 """Start a fine-tuning run from pre-trained weights (a checkpoint path or an MLflow run id).
 
-Loading goes through :func:`recexp.train.checkpoint.load` (``weights_only=True``: tensors and
+Loading goes through :func:`recexp.training.checkpoint.load` (``weights_only=True``: tensors and
 plain containers only, no arbitrary pickle execution).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from recexp.errors import ConfigError
-from recexp.train import checkpoint
+from recexp.training import checkpoint
 
 CHECKPOINT_NAME = "pretrained.pt"
 KIND = "s3rec-pretrain"

@@ -33,7 +33,7 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
     from recexp.pretrain.load import CHECKPOINT_NAME, KIND
     from recexp.run import make_tracker, resolve_device, seed_everything
     from recexp.schema import validate
-    from recexp.train import checkpoint
+    from recexp.training import checkpoint
 
     if cfg.get("pretrain") is None:
         raise ConfigError("pretrain: no pre-training config selected (use pretrain=s3rec)")

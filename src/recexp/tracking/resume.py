@@ -124,7 +124,7 @@ def plan(tracker, chash: str, enabled: bool, skip_finished: bool, checkpoint_pro
     """``checkpoint_problem(path) -> str | None`` says why a ``last.pt`` cannot continue this job
     (None: it can; ``damaged: ...``: torch cannot read it). ``skip_finished``: reuse a FINISHED
     run's metrics (sweeps) rather than train again."""
-    from recexp.train.checkpoint import move_aside  # torch: imported only when a run is planned
+    from recexp.training.checkpoint import move_aside  # torch: imported only when a run is planned
 
     prev = tracker.previous(chash, skip_finished) if enabled else None
     if prev is None:

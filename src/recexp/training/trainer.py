@@ -19,7 +19,7 @@ from recexp.models.base import SeqRecModel
 from recexp.models.scoring import dot_product_items
 from recexp.samplers import Sampler
 from recexp.terminal import batches
-from recexp.train import checkpoint
+from recexp.training import checkpoint
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
