@@ -28,9 +28,9 @@ def _numeric_keys():
                         yield from walk(v, f"{prefix}.{k}" if prefix else str(k))
             elif isinstance(node, list):
                 if any(isinstance(x, int | float) and not isinstance(x, bool) for x in node):
-                    yield f"{prefix}[]", node[0], target, f
+                    yield f"{prefix}[]", node[0], target, f  # noqa: B023 -- consumed at once
             elif isinstance(node, int | float) and not isinstance(node, bool):
-                yield prefix, node, target, f
+                yield prefix, node, target, f  # noqa: B023 -- consumed at once
 
         yield from walk(data, group)
 
