@@ -130,7 +130,10 @@ def train(data: Dataset | str | None = None, overrides: Sequence[str] = (), job_
     (out / ".hydra").mkdir(parents=True, exist_ok=True)  # as a CLI job folder: `recexp evaluate` reads it
     (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     (out / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create([*ds, *given])))
-    metrics = run_train(cfg, out)
+    try:
+        metrics = run_train(cfg, out)
+    finally:  # as @hydra.main on exit: a later run in this process must not see this run's choices
+        HydraConfig.instance().cfg = None
     run_id = None
     meta = out / "model" / "data" / "bundle" / "bundle.json"
     if meta.is_file():
