@@ -111,7 +111,7 @@ def test_damaged_checkpoint_is_moved_aside_and_a_fresh_run_starts(tiny_cfg, tmp_
     assert not (old / "last.pt").exists() and list(old.glob("last.pt.damaged-*"))
     (fresh,) = [r for r in runs if r.info.run_id != dead]
     assert fresh.info.status == "FINISHED"
-    warnings = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
     assert len(set(warnings)) == 1 and "\n" not in warnings[0]  # one message (a handler left by another test may repeat it)
 
 
