@@ -1,7 +1,10 @@
 """SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence.
 
 Item embedding shared between input and output, learned positions, pre-LayerNorm blocks,
-PyTorch SDPA attention. Padding (id 0, left side) is masked as keys; every position may attend
+PyTorch SDPA attention. ``block: ligr`` swaps each block for a LiGR layer (Gupta et al. 2025,
+"From Features to Transformers", LinkedIn): pre-LN with a sigmoid gate on each residual branch
+and a SwiGLU feed-forward; with sampled softmax it is the eSASRec recipe (Tikhonov et al.,
+RecSys 2025). Padding (id 0, left side) is masked as keys; every position may attend
 to itself so fully padded rows stay finite.
 """
 
@@ -14,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recexp.data.batches import Batch
+from recexp.errors import ConfigError
 from recexp.models.base import SeqRecModel
 
 
@@ -51,6 +55,42 @@ class Block(nn.Module):
         return x + self.drop(self.ffn(self.ln2(x)))
 
 
+class SwiGLU(nn.Module):
+    """W2 (silu(W1 x) * W3 x), no biases (Shazeer 2020, "GLU Variants Improve Transformer")."""
+
+    def __init__(self, dim: int, inner: int, dropout: float) -> None:
+        super().__init__()
+        self.w13 = nn.Linear(dim, 2 * inner, bias=False)
+        self.w2 = nn.Linear(inner, dim, bias=False)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.w13(x).chunk(2, dim=-1)
+        return self.w2(self.drop(F.silu(a) * b))
+
+
+class LiGRBlock(nn.Module):
+    """Pre-LN block whose two residual branches are scaled by sigmoid(W x + b) of the stream
+    they are added to, with a SwiGLU feed-forward (the LiGR layer)."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, heads, dropout)
+        self.ffn = SwiGLU(dim, ffn_dim, dropout)
+        self.gate1, self.gate2 = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        y = self.drop(self.attn(self.ln1(x), mask, last_only))
+        x = x[:, -1:] if last_only else x
+        x = x + torch.sigmoid(self.gate1(x)) * y
+        return x + torch.sigmoid(self.gate2(x)) * self.drop(self.ffn(self.ln2(x)))
+
+
+BLOCKS = {"pre_ln": Block, "ligr": LiGRBlock}
+
+
 def attention_mask(seq: torch.Tensor, causal: bool) -> torch.Tensor:
     """(B, 1, L, L) boolean, True = may attend: non-padding keys (causal: at or before the
     query), plus the query itself."""
@@ -64,14 +104,16 @@ def attention_mask(seq: torch.Tensor, causal: bool) -> torch.Tensor:
 class SASRec(SeqRecModel):
     def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
                  num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.2,
-                 causal: bool = True, extra_tokens: int = 0) -> None:
+                 causal: bool = True, extra_tokens: int = 0, block: str = "pre_ln") -> None:
         super().__init__(num_items, num_users)
+        if block not in BLOCKS:
+            raise ConfigError(f"model.block={block!r}: expected one of {', '.join(BLOCKS)}")
         self.max_len, self.causal = max_len, causal
         # extra_tokens: ids after num_items reserved for special tokens (BERT4Rec's [mask]).
         self.item_emb = nn.Embedding(num_items + 1 + extra_tokens, hidden_size, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len + 1, hidden_size)
         self.emb_drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(hidden_size, num_heads, ffn_dim, dropout) for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(BLOCKS[block](hidden_size, num_heads, ffn_dim, dropout) for _ in range(num_blocks))
         self.ln = nn.LayerNorm(hidden_size)
         self.scale = math.sqrt(hidden_size)
         self.reset_parameters()
