@@ -61,3 +61,45 @@ def test_results_table_from_a_tiny_store(tmp_path: Path, capsys: pytest.CaptureF
     assert lines.index("### beauty") < lines.index("### ml-100k")
     assert main(["--uri", uri, "--experiment", "nosuch"]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+def test_records_survive_the_store_and_targets_say_met_or_missed(tmp_path: Path, capsys: pytest.CaptureFixture):
+    """Issue 16: the tables are rebuilt from the runs even in a new checkout (no store): the
+    records file keeps them, merged with later runs; the target line states the gap."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'a.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("best")
+    for seed, ndcg in ((0, 0.050), (1, 0.052)):
+        _run(client, exp, dataset="beauty", model="SASRec", loss="ce", seed=seed, ndcg=ndcg, hr=0.09, best=30,
+             epoch_s=[20.0, 22.0], preset="beauty_best")
+    records, targets = tmp_path / "runs.jsonl", tmp_path / "targets.yaml"
+    targets.write_text("beauty: {ndcg_10: 0.055, hr_10: 0.085, published: '.0531 (SASRec + SS)'}\n")
+    assert main(["--uri", uri, "--records", str(records), "--save-records"]) == 0
+    assert len(records.read_text().splitlines()) == 2
+    # a later session: a new store with a third seed; the first two come from the records
+    uri2 = f"sqlite:///{tmp_path / 'b.db'}"
+    client2 = MlflowClient(uri2)
+    _run(client2, client2.create_experiment("best"), dataset="beauty", model="SASRec", loss="ce", seed=2,
+         ndcg=0.054, hr=0.09, best=31, epoch_s=[21.0], preset="beauty_best")
+    out = tmp_path / "t.md"
+    assert main(["--uri", uri2, "--records", str(records), "--save-records", "--targets", str(targets),
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| SASRec | ce | none | beauty_best | 0,1,2 | 0.0900 ± 0.0000 | **0.0520 ± 0.0020** | 30.3333 | 21.0 |  |" in text
+    assert ("**Target.** Best setting SASRec + ce (`experiment=beauty_best`), mean of 3 seed(s): NDCG@10 0.0520 vs "
+            "target >= 0.055: missed by 0.0030 (5.5%); HR@10 0.0900 vs target >= 0.085: met. "
+            "Strongest published: .0531 (SASRec + SS).") in text
+    assert len(records.read_text().splitlines()) == 3
+    # no store at all: the records alone rebuild the same table
+    out2 = tmp_path / "t2.md"
+    assert main(["--uri", f"sqlite:///{tmp_path / 'none.db'}", "--records", str(records), "--out", str(out2)]) == 0
+    def table(t: str) -> list[str]:
+        return [line for line in t.splitlines() if line.startswith("| ")]
+
+    assert table(out2.read_text()) == table(text)
+    # a damaged records file: one line naming file and line
+    records.write_text(records.read_text() + "{not json\n")
+    assert main(["--uri", uri2, "--records", str(records)]) == 2
+    assert f"{records}:4: not a run record" in capsys.readouterr().err
