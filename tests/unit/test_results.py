@@ -103,3 +103,13 @@ def test_records_survive_the_store_and_targets_say_met_or_missed(tmp_path: Path,
     records.write_text(records.read_text() + "{not json\n")
     assert main(["--uri", uri2, "--records", str(records)]) == 2
     assert f"{records}:4: not a run record" in capsys.readouterr().err
+
+
+def test_out_replaces_only_the_marked_block():
+    from recexp.tracking.results import BEGIN, END, splice
+
+    doc = f"# Results\n\nprose before\n\n{BEGIN}\nold table\n{END}\n\nprose after\n"
+    new = splice(doc, "new table")
+    assert new == f"# Results\n\nprose before\n\n{BEGIN}\nnew table\n{END}\n\nprose after\n"
+    assert splice(new, "newer") == f"# Results\n\nprose before\n\n{BEGIN}\nnewer\n{END}\n\nprose after\n"
+    assert splice(None, "t") == "t" and splice("no markers", "t") == "t"

@@ -253,6 +253,18 @@ def load_targets(path: Path) -> dict:
     return data
 
 
+BEGIN, END = "<!-- recexp results: begin -->", "<!-- recexp results: end -->"
+
+
+def splice(existing: str | None, tables: str) -> str:
+    """The whole file is the tables, unless it already holds a BEGIN/END block: then only the
+    block is replaced and the prose around it (protocol, what was tried) is kept."""
+    if existing is None or BEGIN not in existing or END not in existing:
+        return tables
+    head, rest = existing.split(BEGIN, 1)
+    return f"{head}{BEGIN}\n{tables}\n{END}{rest.split(END, 1)[1]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from recexp.tracking.store import tracking_uri
@@ -283,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        args.out.write_text(splice(args.out.read_text() if args.out.exists() else None, text))
         print(f"wrote {args.out}")
     else:
         print(text)
