@@ -44,6 +44,14 @@ class Verdict:
             return "refuted"
         return "mixed" if len(v) > 1 else "inconclusive"
 
+    def rows(self) -> list[tuple[Arm, Effect | None, float | None]]:
+        """(arm, its effect against the baseline, the p-value of its verdict), baseline first
+        (no effect, no p): what the printed verdict and the report tabulate."""
+        out: list[tuple[Arm, Effect | None, float | None]] = [(self.arms[0], None, None)]
+        for a, e in zip(self.arms[1:], self.effects, strict=True):
+            out.append((a, e, e.p_supported if e.verdict != "refuted" else e.p_refuted))
+        return out
+
     def first_line(self) -> str:
         if self.reg is None:
             return f"WARNING: {self.h.path.name} was never pre-registered (no registration run in MLflow)"
@@ -114,13 +122,10 @@ def text(v: Verdict) -> str:
              f"{len(h.levels)} level(s); hierarchical bootstrap over seeds then users ({h.bootstrap} replicates)",
              f"{'level':<{w}} {'seeds':>5} {'mean':>8} {'per-seed':<26} {'delta':>8}  {'interval':<20} "
              f"{'p(Holm)':>8}  verdict"]
-    b = v.arms[0]
-    lines.append(f"{h.key + '=' + b.level + ' (baseline)':<{w}} {len(b.seeds):>5} {b.matrix.mean():>8.4f} "
-                 f"{' '.join(f'{x:.4f}' for x in b.matrix.mean(axis=1)):<26}")
-    for a, e in zip(v.arms[1:], v.effects, strict=True):
-        p = e.p_supported if e.verdict != "refuted" else e.p_refuted
-        lines.append(f"{h.key + '=' + a.level:<{w}} {len(a.seeds):>5} {a.matrix.mean():>8.4f} "
-                     f"{' '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1)):<26} {e.delta:>+8.4f}  "
-                     f"[{e.lo:+.4f}, {e.hi:+.4f}]  {p:>8.4f}  {e.verdict} ({e.reason})")
+    for a, e, p in v.rows():
+        head = (f"{h.key + '=' + a.level + (' (baseline)' if e is None else ''):<{w}} {len(a.seeds):>5} "
+                f"{a.matrix.mean():>8.4f} {' '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1)):<26}")
+        lines.append(head if e is None else f"{head} {e.delta:>+8.4f}  [{e.lo:+.4f}, {e.hi:+.4f}]  {p:>8.4f}  "
+                                            f"{e.verdict} ({e.reason})")
     lines.append(f"verdict: {v.overall}")
     return "\n".join(lines)

@@ -106,14 +106,11 @@ def markdown(v: Verdict, png: str, ui: str) -> str:
            f"Budget: {h.budget}.", "",
            f"| {h.key} | seeds | mean | per-seed means | delta vs baseline | interval | p (Holm) | verdict |",
            "|---|---:|---:|---|---:|---|---:|---|"]
-    b = v.arms[0]
-    out.append(f"| **{b.level}** (baseline) | {len(b.seeds)} | {b.matrix.mean():.4f} | "
-               f"{', '.join(f'{x:.4f}' for x in b.matrix.mean(axis=1))} | | | | |")
-    for a, e in zip(v.arms[1:], v.effects, strict=True):
-        p = e.p_supported if e.verdict != "refuted" else e.p_refuted
-        out.append(f"| {a.level} | {len(a.seeds)} | {a.matrix.mean():.4f} | "
-                   f"{', '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1))} | {e.delta:+.4f} | "
-                   f"[{e.lo:+.4f}, {e.hi:+.4f}] | {p:.4f} | {e.verdict}{MARK[e.verdict]} |")
+    for a, e, p in v.rows():
+        head = (f"| {f'**{a.level}** (baseline)' if e is None else a.level} | {len(a.seeds)} | {a.matrix.mean():.4f} | "
+                f"{', '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1))} |")
+        out.append(f"{head} | | | |" if e is None else
+                   f"{head} {e.delta:+.4f} | [{e.lo:+.4f}, {e.hi:+.4f}] | {p:.4f} | {e.verdict}{MARK[e.verdict]} |")
     out += ["", "`*` the interval clears the smallest effect that matters; `=` it is smaller than it.", "",
             f"![per-seed points and learning curves]({png})", ""]
     budget, vals = at_equal_time(v)

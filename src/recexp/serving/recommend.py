@@ -28,26 +28,22 @@ class Recommender:
         self.item_index = {it: i + 1 for i, it in enumerate(bundle.item_raw)}
         self.max_len = int(bundle.meta["max_len"])
 
-    def users(self, users: Sequence[str]) -> np.ndarray:
-        """Internal ids of raw user ids; an unknown id is one line naming it."""
-        out = np.empty(len(users), dtype=np.int64)
-        for j, u in enumerate(users):
-            idx = self.user_index.get(str(u))
+    def _ids(self, index: dict[str, int], raw: Sequence[str], what: str, prefix: str = "") -> np.ndarray:
+        """Internal ids of raw ids; an unknown id is one line naming it."""
+        out = np.empty(len(raw), dtype=np.int64)
+        for j, r in enumerate(raw):
+            idx = index.get(str(r))
             if idx is None:
-                raise UserError(f"user {str(u)!r} is not known to this model (dataset "
-                                f"{self.bundle.meta.get('dataset')}: {len(self.user_index)} users)")
+                raise UserError(f"{prefix}{what} {str(r)!r} is not known to this model (dataset "
+                                f"{self.bundle.meta.get('dataset')}: {len(index)} {what}s)")
             out[j] = idx
         return out
 
+    def users(self, users: Sequence[str]) -> np.ndarray:
+        return self._ids(self.user_index, users, "user")
+
     def items(self, items: Sequence[str], where: str = "history") -> np.ndarray:
-        out = np.empty(len(items), dtype=np.int64)
-        for j, it in enumerate(items):
-            idx = self.item_index.get(str(it))
-            if idx is None:
-                raise UserError(f"{where}: item {str(it)!r} is not known to this model (dataset "
-                                f"{self.bundle.meta.get('dataset')}: {len(self.item_index)} items)")
-            out[j] = idx
-        return out
+        return self._ids(self.item_index, items, "item", f"{where}: ")
 
     def for_users(self, users: Sequence[str] | None = None, k: int = 10, extra: Sequence[str] = (),
                   keep_history: bool = False, batch_size: int = 1024) -> pd.DataFrame:
