@@ -113,3 +113,16 @@ def test_out_replaces_only_the_marked_block():
     assert new == f"# Results\n\nprose before\n\n{BEGIN}\nnew table\n{END}\n\nprose after\n"
     assert splice(new, "newer") == f"# Results\n\nprose before\n\n{BEGIN}\nnewer\n{END}\n\nprose after\n"
     assert splice(None, "t") == "t" and splice("no markers", "t") == "t"
+
+
+def test_a_key_added_later_groups_with_its_old_behaviour():
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows
+
+    def run(seed: int, extra: dict) -> RunRecord:
+        params = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec", **extra}
+        return RunRecord(f"r{seed}{len(extra)}", "x", "1", 0, params, {"recexp.model": "SASRec"},
+                         {"test/ndcg_10": 0.05, "test/hr_10": 0.1})
+
+    rows = group_rows([run(0, {}), run(1, {"model.block": "pre_ln"}), run(2, {"model.block": "ligr"})], {})
+    assert sorted(r.seeds for r in rows) == [[0, 1], [2]]

@@ -34,6 +34,9 @@ from recexp.tracking.query import RunRecord
 IGNORED = ("seed", "hypothesis", "tracking.", "paths.", "data_dir", "device", "trainer.progress",
            "trainer.checkpoint_every", "trainer.log_every", "optimized_metric")
 PRESET_TAG = "recexp.preset"
+# keys added to a model after runs were recorded, with the value that reproduces what those runs
+# did: (model class suffix, key, value). A run without the key is grouped as if it had that value.
+ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"),)
 
 
 @dataclass
@@ -54,6 +57,9 @@ class Row:
 def setting_key(run: RunRecord) -> tuple[tuple[str, str], ...]:
     """What identifies a setting: every param except the seed and bookkeeping, plus the preset."""
     kept = {k: v for k, v in run.params.items() if not k.startswith(IGNORED)}
+    for target, key, value in ADDED_KEYS:
+        if run.params.get("model._target_", "").endswith(target):
+            kept.setdefault(key, value)
     kept[PRESET_TAG] = run.tags.get(PRESET_TAG, "")
     return tuple(sorted(kept.items()))
 
@@ -123,7 +129,8 @@ def target_line(rows: list[Row], target: dict) -> str:
         verdict = "met" if value >= want else f"missed by {want - value:.4f} ({(want - value) / want:.1%})"
         parts.append(f"{name} {value:.4f} vs target >= {want:g}: {verdict}")
     seeds = len(best.seeds)
-    where = f"{best.model} + {best.loss}" + (f" (`experiment={best.preset}`)" if best.preset else "")
+    trained = any(e != 0 for e in best.best_epochs) or bool(best.epoch_s)
+    where = (f"{best.model} + {best.loss}" if trained else best.model) + (f" (`experiment={best.preset}`)" if best.preset else "")
     pub = f" Strongest published: {target['published']}." if target.get("published") else ""
     few = "" if seeds >= 3 else f" Only {seeds} seed{'s' if seeds > 1 else ''}: the target asks for 3."
     return f"**Target.** Best setting {where}, mean of {seeds} seed(s): {'; '.join(parts)}.{pub}{few}"
