@@ -16,12 +16,17 @@ kwargs; ``num_items`` (a runtime value) is passed at instantiate and only gBCE u
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recexp.errors import ConfigError
+from recexp.models.scoring import dot_product_items
+
+if TYPE_CHECKING:
+    from recexp.models.base import SeqRecModel as Scorer
 
 
 def _keep(neg: torch.Tensor, neg_logq: torch.Tensor | None) -> torch.Tensor:
@@ -97,6 +102,11 @@ class FullLoss(nn.Module):
     requires = "full"
     name = "full"
 
+    def from_queries(self, h: torch.Tensor, targets: torch.Tensor, model: Scorer) -> torch.Tensor:
+        """The loss of queries ``h`` (M, D) against ``targets`` (M,) under ``model``'s scores. The
+        trainer calls this, so a loss with a cheaper route than the (M, N+1) logits takes it here."""
+        return self(model.score(h), targets)
+
 
 class SampledLoss(nn.Module):
     requires = "sampled"
@@ -132,6 +142,12 @@ class CrossEntropy(FullLoss):
             return self.forward(logits.float().index_fill(1, torch.zeros(1, dtype=torch.long,
                                                                          device=h.device), float("-inf")), targets)
         return ChunkedSoftmaxCE.apply(h, items[1:], targets - 1)
+
+    def from_queries(self, h: torch.Tensor, targets: torch.Tensor, model: Scorer) -> torch.Tensor:
+        table = dot_product_items(model)  # None unless the model scores by a plain dot product
+        if table is None:
+            return super().from_queries(h, targets, model)
+        return self.from_embeddings(h, table, targets)  # fused: never holds the (M, N+1) logits
 
 
 def _chunk_rows(num_items: int, device: torch.device) -> int:

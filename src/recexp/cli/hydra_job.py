@@ -1,0 +1,80 @@
+"""The one Hydra task wrapper every Hydra verb (train, pretrain) runs its job through: quiet
+library loggers, a GPU per parallel job, one-line errors for user mistakes (exit 2; NaN for a
+sweep, which goes on), exit 130 on Ctrl-C, and the optimized metric returned for sweepers."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from recexp.config import CONFIG_NAME, conf_dir
+from recexp.errors import UserError
+
+console = Console(stderr=True)
+
+Job = Callable[[DictConfig, Path], Mapping[str, Any]]
+Report = Callable[[DictConfig, Mapping[str, Any], Path], None]
+
+QUIET_LOGGERS = ("alembic", "mlflow", "urllib3", "git")
+
+
+def summary_table(metrics: Mapping[str, Any]) -> Table:
+    table = Table(title="test (best validation checkpoint)")
+    ks = sorted({int(k.rsplit("_", 1)[1]) for k in metrics if k.startswith("test/") and k[-1].isdigit()})
+    names = [n for n in ("hr", "ndcg", "mrr") if any(k.startswith(f"test/{n}_") for k in metrics)]
+    table.add_column("K")
+    for n in names:
+        table.add_column(n.upper(), justify="right")
+    for k in ks:
+        table.add_row(str(k), *(f"{metrics.get(f'test/{n}_{k}', math.nan):.4f}" for n in names))
+    return table
+
+
+def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
+    """Run ``job(cfg, output_dir)`` as one Hydra job; returns ``cfg.optimized_metric`` (NaN when
+    the job has none or failed inside a sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    if multirun:  # parallel local jobs on a multi-GPU host: one device each
+        from recexp.train.gpu_pin import pinned_device
+
+        with open_dict(cfg):
+            cfg.device = pinned_device(cfg.device, int(hc.job.num))
+    try:
+        result = job(cfg, out)
+    except UserError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        if multirun:  # the sweep goes on; this run is FAILED in MLflow with the reason as a tag
+            return math.nan
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
+        raise SystemExit(130) from None
+    report(cfg, result, out)
+    value = result.get(cfg.optimized_metric)
+    return float(value) if value is not None else math.nan
+
+
+def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) -> int:
+    """Compose the root config from ``argv`` (Hydra overrides and flags) and run ``task``."""
+    import hydra
+
+    sys.argv = [prog, *["--help" if a == "--hydra-help" else a for a in argv]]
+    hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)()
+    return 0

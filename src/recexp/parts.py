@@ -1,0 +1,175 @@
+"""Builds a run's parts from the composed config, in one place, for every command (train,
+pretrain, evaluate): device, seed, data, model, loss + sampler, evaluator, training batches.
+
+The build order is the order the global RNG is consumed in (seed, then the model's initial
+weights), so a seeded run draws exactly the same numbers whichever command builds it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from recexp.config import conf_dir
+from recexp.data.batches import SessionParallel, TrainWindows
+from recexp.data.prepare import prepare
+from recexp.data.seqs import SplitData
+from recexp.errors import ConfigError, UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name}: no CUDA device is available here (use device=cpu or device=auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r}: expected auto, cpu, cuda or cuda:N") from None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def instantiate_user(node: DictConfig, **runtime: Any) -> Any:
+    """``instantiate``, but a :class:`UserError` raised by a constructor (a bad config value)
+    comes out as itself, one line, instead of wrapped in Hydra's InstantiationException."""
+    try:
+        return instantiate(node, **runtime)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
+def model_choice(model: Any) -> str:
+    """The name the user typed (``model=markov``), falling back to the class name outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        name = HydraConfig.get().runtime.choices.get("model")
+        if name:
+            return str(name)
+    except ValueError:  # not inside a Hydra run
+        pass
+    return type(model).__name__.lower()
+
+
+def _group_file(group: str, name: str) -> DictConfig:
+    path = conf_dir() / group / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{group}={name}: no such option ({path} missing)")
+    return OmegaConf.load(path)
+
+
+def prepare_data(cfg: DictConfig) -> tuple[SplitData, Any, float]:
+    """(split data, the splitter, seconds spent) for ``cfg.dataset`` and ``cfg.split``."""
+    splitter = instantiate(cfg.split)
+    t0 = time.perf_counter()
+    data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True),
+                   OmegaConf.to_container(cfg.split, resolve=True), splitter,
+                   Path(str(cfg.data_dir)).expanduser(), Path(str(cfg.paths.cache_dir)))
+    return data, splitter, time.perf_counter() - t0
+
+
+def build_model(cfg: DictConfig, data: SplitData, device: torch.device, **extra: Any) -> Any:
+    """The model of ``cfg.model`` sized to the data (its initial weights draw from the global RNG)."""
+    return instantiate_user(cfg.model, num_items=data.num_items, num_users=data.num_users, **extra).to(device)
+
+
+def build_loss_and_sampler(cfg: DictConfig, model: Any) -> tuple[Any, Any]:
+    """Instantiate loss and sampler, resolving ``auto`` and refusing combinations that make no
+    sense with a one-line explanation (the table in docs/combinations.md)."""
+    loss_cfg = cfg.loss
+    if not model.trainable and loss_cfg.get("name") != "auto":
+        asked = getattr(instantiate(loss_cfg), "name", loss_cfg.get("_target_"))
+        raise ConfigError(f"model={model_choice(model)} is fit by counting, not trained: loss={asked} "
+                          "has nothing to train (drop the loss override, i.e. loss=auto)")
+    if loss_cfg.get("name") == "auto":
+        if not model.trainable:
+            loss_cfg = _group_file("loss", "ce")
+        else:
+            loss_cfg = _group_file("loss", getattr(model, "default_loss", "ce"))
+    loss = instantiate_user(loss_cfg, num_items=model.num_items)
+    sampler_cfg = cfg.sampler
+    if sampler_cfg.get("name") == "auto":
+        sampler_cfg = _group_file("sampler", "none" if loss.requires == "full" else "uniform")
+    sampler = instantiate_user(sampler_cfg)
+    model_name = model_choice(model)
+    if model.trainable:
+        allowed = getattr(model, "supported_losses", None)
+        if allowed is not None and loss.name not in allowed:
+            raise ConfigError(f"model={model_name} cannot be trained with loss={loss.name}: "
+                              f"it supports {', '.join(allowed) or 'no loss (it is fit by counting)'}")
+        check_combination(loss, sampler, model.num_items)
+    return loss, sampler
+
+
+def check_combination(loss: Any, sampler: Any, num_items: int) -> None:
+    """One-line ConfigError for every (loss, sampler) pair that cannot work."""
+    if loss.requires == "full" and sampler.name != "none":
+        raise ConfigError(f"loss={loss.name} scores every item, so sampler={sampler.name} has nothing to do: "
+                          "use sampler=none, or a sampled loss (bce, bpr, sampled_softmax, ...)")
+    if loss.requires == "sampled" and sampler.name == "none":
+        raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
+    k = getattr(sampler, "num_negatives", 0) + getattr(getattr(sampler, "extra", None), "num_negatives", 0)
+    if loss.name == "gbce" and not 0 < k < num_items:
+        raise ConfigError(f"loss=gbce with sampler.num_negatives={k}: gBCE's sampling rate K/(N-1) needs "
+                          f"1 <= K < N={num_items} items")
+    if loss.name in ("bpr_max", "top1_max") and k < 2:
+        raise ConfigError(f"loss={loss.name} weights negatives by a softmax over them: with "
+                          f"sampler.num_negatives={k} it is just bpr/top1 -- use more negatives or that loss")
+
+
+def build_evaluator(cfg: DictConfig, data: SplitData) -> Any:
+    evaluator = instantiate_user(cfg.eval)
+    if hasattr(evaluator, "set_popularity"):  # beyond-accuracy metrics / popularity-sampled candidates
+        evaluator.set_popularity(data.item_counts())
+    return evaluator
+
+
+def build_train_batches(cfg: DictConfig, data: SplitData, device: torch.device) -> TrainWindows | SessionParallel:
+    """The training batches the config asks for: GRU4Rec's session-parallel lanes
+    (``model.session_parallel=true``, ``model.bptt`` steps each) or windows of ``max_len + 1``
+    items (``trainer.window_mode``)."""
+    if cfg.model.get("session_parallel", False):
+        return SessionParallel(data.train, device, bptt=int(cfg.model.get("bptt", 1)))
+    return TrainWindows(data.train, int(cfg.max_len), device, str(cfg.trainer.get("window_mode", "all")))
+
+
+@dataclass
+class Parts:
+    """Everything a command needs to train or evaluate one model."""
+
+    device: torch.device
+    data: SplitData
+    splitter: Any
+    prepare_s: float
+    model: Any
+    evaluator: Any
+    loss: Any = None
+    sampler: Any = None
+
+
+def build(cfg: DictConfig, *, device: str | None = None, training: bool = True) -> Parts:
+    """Seed, device, data, model, then (``training``) loss and sampler, then the evaluator."""
+    seed_everything(int(cfg.seed))
+    dev = resolve_device(cfg.device if device is None else device)
+    data, splitter, prep_s = prepare_data(cfg)
+    model = build_model(cfg, data, dev)
+    loss, sampler = build_loss_and_sampler(cfg, model) if training else (None, None)
+    return Parts(device=dev, data=data, splitter=splitter, prepare_s=prep_s, model=model,
+                 evaluator=build_evaluator(cfg, data), loss=loss, sampler=sampler)
