@@ -19,7 +19,9 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from recexp.checks import check_config
 from recexp.config import conf_dir
+from recexp.contracts import Loss, Model, Sampler
 from recexp.data.batches import SessionParallel, TrainWindows
 from recexp.data.prepare import prepare
 from recexp.data.seqs import SplitData
@@ -85,9 +87,21 @@ def prepare_data(cfg: DictConfig) -> tuple[SplitData, Any, float]:
     return data, splitter, time.perf_counter() - t0
 
 
-def build_model(cfg: DictConfig, data: SplitData, device: torch.device, **extra: Any) -> Any:
+#: keys of a model node that configure the run, not the model's constructor
+RUN_KEYS = ("pretrained",)
+
+
+def model_node(cfg: DictConfig) -> DictConfig:
+    """``cfg.model`` without :data:`RUN_KEYS` (``model.pretrained`` is loaded by the run, so a
+    model never touches the tracking store)."""
+    node = OmegaConf.to_container(cfg.model, resolve=True)
+    return OmegaConf.create({k: v for k, v in node.items() if k not in RUN_KEYS})
+
+
+def build_model(cfg: DictConfig, data: SplitData, device: torch.device, **extra: Any) -> Model:
     """The model of ``cfg.model`` sized to the data (its initial weights draw from the global RNG)."""
-    return instantiate_user(cfg.model, num_items=data.num_items, num_users=data.num_users, **extra).to(device)
+    return instantiate_user(model_node(cfg), num_items=data.num_items, num_users=data.num_users,
+                            **extra).to(device)
 
 
 def build_loss_and_sampler(cfg: DictConfig, model: Any) -> tuple[Any, Any]:
@@ -102,7 +116,7 @@ def build_loss_and_sampler(cfg: DictConfig, model: Any) -> tuple[Any, Any]:
         if not model.trainable:
             loss_cfg = _group_file("loss", "ce")
         else:
-            loss_cfg = _group_file("loss", getattr(model, "default_loss", "ce"))
+            loss_cfg = _group_file("loss", model.default_loss)
     loss = instantiate_user(loss_cfg, num_items=model.num_items)
     sampler_cfg = cfg.sampler
     if sampler_cfg.get("name") == "auto":
@@ -110,7 +124,7 @@ def build_loss_and_sampler(cfg: DictConfig, model: Any) -> tuple[Any, Any]:
     sampler = instantiate_user(sampler_cfg)
     model_name = model_choice(model)
     if model.trainable:
-        allowed = getattr(model, "supported_losses", None)
+        allowed = model.supported_losses
         if allowed is not None and loss.name not in allowed:
             raise ConfigError(f"model={model_name} cannot be trained with loss={loss.name}: "
                               f"it supports {', '.join(allowed) or 'no loss (it is fit by counting)'}")
@@ -118,26 +132,16 @@ def build_loss_and_sampler(cfg: DictConfig, model: Any) -> tuple[Any, Any]:
     return loss, sampler
 
 
-def check_combination(loss: Any, sampler: Any, num_items: int) -> None:
-    """One-line ConfigError for every (loss, sampler) pair that cannot work."""
-    if loss.requires == "full" and sampler.name != "none":
-        raise ConfigError(f"loss={loss.name} scores every item, so sampler={sampler.name} has nothing to do: "
-                          "use sampler=none, or a sampled loss (bce, bpr, sampled_softmax, ...)")
-    if loss.requires == "sampled" and sampler.name == "none":
-        raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
-    k = getattr(sampler, "num_negatives", 0) + getattr(getattr(sampler, "extra", None), "num_negatives", 0)
-    if loss.name == "gbce" and not 0 < k < num_items:
-        raise ConfigError(f"loss=gbce with sampler.num_negatives={k}: gBCE's sampling rate K/(N-1) needs "
-                          f"1 <= K < N={num_items} items")
-    if loss.name in ("bpr_max", "top1_max") and k < 2:
-        raise ConfigError(f"loss={loss.name} weights negatives by a softmax over them: with "
-                          f"sampler.num_negatives={k} it is just bpr/top1 -- use more negatives or that loss")
+def check_combination(loss: Loss, sampler: Sampler, num_items: int) -> None:
+    """One-line ConfigError for every (loss, sampler) pair that cannot work: each part checks
+    its own needs through its public contract (:mod:`recexp.contracts`)."""
+    loss.check(sampler.name, sampler.total_negatives, num_items)
+    sampler.check(num_items)
 
 
 def build_evaluator(cfg: DictConfig, data: SplitData) -> Any:
     evaluator = instantiate_user(cfg.eval)
-    if hasattr(evaluator, "set_popularity"):  # beyond-accuracy metrics / popularity-sampled candidates
-        evaluator.set_popularity(data.item_counts())
+    evaluator.set_popularity(data.item_counts())  # beyond-accuracy metrics / popularity-sampled candidates
     return evaluator
 
 
@@ -165,7 +169,9 @@ class Parts:
 
 
 def build(cfg: DictConfig, *, device: str | None = None, training: bool = True) -> Parts:
-    """Seed, device, data, model, then (``training``) loss and sampler, then the evaluator."""
+    """Check the config's values, then seed, device, data, model, (``training``) loss and
+    sampler, and the evaluator."""
+    check_config(cfg)
     seed_everything(int(cfg.seed))
     dev = resolve_device(cfg.device if device is None else device)
     data, splitter, prep_s = prepare_data(cfg)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from recexp.data.seqs import EvalSet, Seqs
+from recexp.errors import ConfigError
 
 
 @dataclass
@@ -121,7 +122,7 @@ class TrainWindows:
         elif mode == "last":
             n_win = np.ones_like(lens)
         else:
-            raise ValueError(f"unknown window mode {mode!r}")
+            raise ConfigError(f"trainer.window_mode={mode!r}: expected all or last")
         keep = lens >= 2  # a single item has no target
         rows = np.repeat(np.arange(len(lens)), np.where(keep, n_win, 0))
         k = np.arange(len(rows)) - np.repeat(np.cumsum(np.where(keep, n_win, 0)) - np.where(keep, n_win, 0),
@@ -176,7 +177,7 @@ class SessionParallel:
 
     def __init__(self, train: Seqs, device: torch.device, bptt: int = 1) -> None:
         if int(bptt) < 1:
-            raise ValueError(f"bptt={bptt}: expected at least 1")
+            raise ConfigError(f"model.bptt={bptt}: expected at least 1 step")
         self.train, self.device, self.bptt = train, device, int(bptt)
         self.rows = np.flatnonzero(train.lengths >= 2)  # a single item has no target
         self.num_pairs = int((train.lengths[self.rows] - 1).sum())

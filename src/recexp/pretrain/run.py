@@ -14,6 +14,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from recexp import parts
+from recexp.checks import check_config
 from recexp.errors import ConfigError
 from recexp.tracking.lifecycle import base_tags, make_tracker, tracked_run
 
@@ -33,6 +34,7 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with tracked_run(tracker, f"pretrain-{cfg.dataset.name}-s{cfg.seed}", resolved,
                      {"recexp.role": "pretrain", **base_tags(cfg)}):
+        check_config(cfg)
         parts.seed_everything(int(cfg.seed))
         device = parts.resolve_device(cfg.device)
         data, _, _ = parts.prepare_data(cfg)

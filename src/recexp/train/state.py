@@ -13,6 +13,13 @@ from recexp.train import checkpoint
 from recexp.train.early_stopping import EarlyStopping
 
 
+def global_generator(device: torch.device) -> torch.Generator:
+    """The default generator of ``device`` (what a draw with ``generator=None`` uses)."""
+    if device.type == "cuda":
+        return torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
+    return torch.default_generator
+
+
 @dataclass
 class TrainingState:
     """Everything besides the model and optimizer that changes from epoch to epoch."""
@@ -29,6 +36,14 @@ class TrainingState:
     def fresh(cls, patience: int, seed: int, device: torch.device) -> TrainingState:
         return cls(stopper=EarlyStopping(patience), shuffle_gen=torch.Generator().manual_seed(seed),
                    sample_gen=torch.Generator(device=device).manual_seed(seed + 1))
+
+    @property
+    def mask_gen(self) -> torch.Generator:
+        """The model's own training draws (BERT4Rec's cloze masks): the device's global generator,
+        the stream dropout draws from too. Kept there, not in ``sample_gen``, so seeded BERT4Rec
+        runs reproduce the figures recorded before masks took an explicit generator; it is saved
+        and restored with the global RNG state."""
+        return global_generator(self.sample_gen.device)
 
     def save(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
              config: dict[str, Any]) -> Path:

@@ -9,30 +9,21 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import torch
 from rich.console import Console
 
+from recexp.contracts import Evaluator, Loss, Model, Sampler, TrainBatches
 from recexp.data.batches import Batch, EvalBatches, TrainWindows
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
-from recexp.models.base import SeqRecModel
-from recexp.samplers import Sampler
 from recexp.train import checkpoint
 from recexp.train.state import TrainingState
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-
-
-class TrainBatches(Protocol):
-    """What the loop iterates: ``TrainWindows`` or ``SessionParallel`` (chosen by the config)."""
-
-    def __len__(self) -> int: ...
-    def iterate(self, batch_size: int, generator: torch.Generator | None, shuffle: bool = False) -> Iterator[Batch]: ...
 
 
 @dataclass
@@ -44,10 +35,12 @@ class FitResult:
     stopped_early: bool = False
 
 
-def training_loss(model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, batch: Batch,
-                  generator: torch.Generator | None) -> torch.Tensor:
-    """One batch's loss. Only positions with a target contribute."""
-    H, T = model.train_inputs(batch)  # (B, L, D), (B, L)
+def training_loss(model: Model, loss: Loss, sampler: Sampler | None, batch: Batch,
+                  generator: torch.Generator | None, mask_generator: torch.Generator | None = None
+                  ) -> torch.Tensor:
+    """One batch's loss. Only positions with a target contribute. ``generator`` draws the
+    negatives, ``mask_generator`` the model's own training draws (BERT4Rec's cloze masks)."""
+    H, T = model.train_inputs(batch, mask_generator)  # (B, L, D), (B, L)
     if batch.num_targets is not None and T is batch.targets:
         # the count is known from the batch plan: no device->host sync for a boolean index
         flat = torch.nonzero_static((T > 0).flatten(), size=batch.num_targets).squeeze(1)  # (M,)
@@ -88,8 +81,8 @@ class Trainer:
         self.compile = compile
         self.console = Console(stderr=True)
 
-    def fit(self, model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, data: SplitData,
-            evaluator: Any, max_len: int, device: torch.device, *, seed: int = 0,
+    def fit(self, model: Model, loss: Loss, sampler: Sampler | None, data: SplitData,
+            evaluator: Evaluator, max_len: int, device: torch.device, *, seed: int = 0,
             on_epoch: EpochCallback | None = None, ckpt_dir: Path | None = None,
             config: dict | None = None, resume_from: Path | None = None,
             batches: TrainBatches | None = None) -> FitResult:
@@ -151,7 +144,7 @@ class Trainer:
         return FitResult(best_epoch=state.stopper.best_epoch, best_score=state.stopper.best_score,
                          epochs_run=state.epoch, history=state.history, stopped_early=state.stopped_early)
 
-    def train_epoch(self, model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None,
+    def train_epoch(self, model: Model, loss: Loss, sampler: Sampler | None,
                     batches: TrainBatches, opt: torch.optim.Optimizer, params: list[torch.nn.Parameter],
                     state: TrainingState, device: torch.device, epoch: int) -> dict[str, float]:
         """One pass over the training batches; ``train/*`` figures of the epoch."""
@@ -162,7 +155,7 @@ class Trainer:
         steps = 0
         for batch in batches.iterate(self.batch_size, state.shuffle_gen, shuffle=True):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                value = training_loss(model, loss, sampler, batch, state.sample_gen)
+                value = training_loss(model, loss, sampler, batch, state.sample_gen, state.mask_gen)
             opt.zero_grad(set_to_none=True)
             value.backward()
             if self.grad_clip:
@@ -178,13 +171,13 @@ class Trainer:
         return {"train/loss": mean_loss, "train/epoch_s": train_s,
                 "train/seq_per_s": len(batches) / max(train_s, 1e-9)}
 
-    def validate(self, model: SeqRecModel, evaluator: Any, valid: EvalBatches) -> dict[str, float]:
+    def validate(self, model: Model, evaluator: Evaluator, valid: EvalBatches) -> dict[str, float]:
         """``valid/*`` metrics (no beyond-accuracy lists: they never select anything)."""
         t0 = time.perf_counter()
         vm, _ = evaluator.evaluate(model, valid, beyond=False)
         return {"valid/eval_s": time.perf_counter() - t0} | {f"valid/{k}": v for k, v in vm.items()}
 
-    def _evaluate_only(self, model: SeqRecModel, evaluator: Any, valid: EvalBatches,
+    def _evaluate_only(self, model: Model, evaluator: Evaluator, valid: EvalBatches,
                        on_epoch: EpochCallback | None) -> FitResult:
         """Count models (and max_epochs=0): one validation, logged as epoch 0."""
         metrics, _ = evaluator.evaluate(model, valid, beyond=False)
@@ -193,7 +186,7 @@ class Trainer:
             on_epoch(0, metrics)
         return FitResult(best_score=metrics.get(f"valid/{self.monitor}", float("nan")), history=[metrics])
 
-    def _check_setup(self, evaluator: Any, loss: torch.nn.Module, sampler: Sampler | None, data: SplitData,
+    def _check_setup(self, evaluator: Evaluator, loss: Loss, sampler: Sampler | None, data: SplitData,
                      device: torch.device) -> None:
         if f"{self.monitor.split('_')[0]}" not in evaluator.metrics:
             raise ConfigError(f"trainer.monitor={self.monitor!r}: the evaluator computes {evaluator.metrics}")
