@@ -53,7 +53,8 @@ def groups_text() -> str:
 
 
 def usage() -> str:
-    verbs = "\n".join(f"  {name:<9} {summary}" for name, (_, summary) in VERBS.items())
+    width = max(map(len, VERBS))
+    verbs = "\n".join(f"  {name:<{width}} {summary}" for name, (_, summary) in VERBS.items())
     return f"usage: recexp <command> [args]\n\ncommands:\n{verbs}\n\n{EXAMPLES}"
 
 
