@@ -69,3 +69,16 @@ def test_training_state_round_trips_through_last_pt(tmp_path: Path):
     assert (b.epoch, b.history, b.stopper) == (a.epoch, a.history, a.stopper)
     assert torch.equal(torch.randperm(10, generator=b.shuffle_gen), torch.randperm(10, generator=a.shuffle_gen))
     assert not b.restore(tmp_path / "missing.pt", model, opt, torch.device("cpu"))
+
+
+def test_tracked_run_turns_a_full_disk_into_one_line_and_still_closes_the_run():
+    import errno
+
+    from recexp.errors import UserError
+
+    t = Recorder()
+    with pytest.raises(UserError) as err:
+        with tracked_run(t, "r", {}, {}):
+            raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/last.pt")
+    assert "\n" not in str(err.value) and "/runs/x/last.pt: no space left" in str(err.value)
+    assert t.status == "FAILED" and t.tags[ERROR_TAG] == str(err.value)
