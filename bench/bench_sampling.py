@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from recexp.config import conf_dir
 from recexp.data.batches import TrainWindows
 from recexp.data.prepare import prepare
-from recexp.run import build_loss_and_sampler
+from recexp.parts import build_loss_and_sampler
 from recexp.training.trainer import training_loss
 
 CONFIGS: list[tuple[str, list[str]]] = [

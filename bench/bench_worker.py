@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from recexp.config import conf_dir
 from recexp.data.batches import EvalBatches, TrainWindows
 from recexp.data.prepare import prepare
-from recexp.run import build_loss_and_sampler, resolve_device, seed_everything
+from recexp.parts import build_loss_and_sampler, resolve_device, seed_everything
 from recexp.training.trainer import training_loss
 
 

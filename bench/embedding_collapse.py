@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from recexp.config import conf_dir
 from recexp.data.prepare import prepare
-from recexp.run import build_loss_and_sampler, seed_everything
+from recexp.parts import build_loss_and_sampler, seed_everything
 
 
 def collapse(model: torch.nn.Module) -> str:

@@ -16,12 +16,17 @@ kwargs; ``num_items`` (a runtime value) is passed at instantiate and only gBCE u
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recexp.errors import ConfigError
+from recexp.models.scoring import dot_product_items
+
+if TYPE_CHECKING:
+    from recexp.contracts import Scorer
 
 
 def _keep(neg: torch.Tensor, neg_logq: torch.Tensor | None) -> torch.Tensor:
@@ -94,17 +99,56 @@ def sampled_softmax(pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
 
 
 class FullLoss(nn.Module):
+    """Base of the losses over every item's score (``requires = "full"``): no sampler."""
+
     requires = "full"
     name = "full"
 
+    def check(self, sampler_name: str, num_negatives: int, num_items: int) -> None:
+        """One-line ConfigError when this loss cannot train with that sampler on ``num_items``."""
+        if sampler_name != "none":
+            raise ConfigError(f"loss={self.name} scores every item, so sampler={sampler_name} has nothing to do: "
+                              "use sampler=none, or a sampled loss (bce, bpr, sampled_softmax, ...)")
+
+    def from_queries(self, h: torch.Tensor, targets: torch.Tensor, model: Scorer) -> torch.Tensor:
+        """The loss of queries ``h`` (M, D) against ``targets`` (M,) under ``model``'s scores. The
+        trainer calls this, so a loss with a cheaper route than the (M, N+1) logits takes it here."""
+        return self(model.score(h), targets)
+
 
 class SampledLoss(nn.Module):
+    """The one wrapper of the sampled losses (``requires = "sampled"``): ``forward`` turns the
+    sampler's log-probabilities into the kept-negatives mask, then calls :meth:`value`, which a
+    loss implements as one of the pure functions above. ``num_items`` is passed at instantiate."""
+
     requires = "sampled"
     name = "sampled"
+    #: fewest negatives per positive the loss is defined for
+    min_negatives = 1
 
     def __init__(self, num_items: int = 0) -> None:
         super().__init__()
         self.num_items = num_items
+
+    def check(self, sampler_name: str, num_negatives: int, num_items: int) -> None:
+        if sampler_name == "none":
+            raise ConfigError(f"loss={self.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
+        if num_negatives < self.min_negatives:
+            raise ConfigError(self.too_few(num_negatives))
+
+    def too_few(self, num_negatives: int) -> str:
+        return (f"loss={self.name} needs at least {self.min_negatives} negatives per positive "
+                f"(sampler.num_negatives={num_negatives})")
+
+    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
+                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+        """``pos`` (M,), ``neg`` (M, K) scores; ``*_logq`` the sampler's log-probabilities."""
+        return self.value(pos, neg, _keep(neg, neg_logq), neg_logq)
+
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
+        """The loss from scores and the (M, K) 0/1 ``keep`` mask of real negatives."""
+        raise NotImplementedError
 
 
 class CrossEntropy(FullLoss):
@@ -132,6 +176,12 @@ class CrossEntropy(FullLoss):
             return self.forward(logits.float().index_fill(1, torch.zeros(1, dtype=torch.long,
                                                                          device=h.device), float("-inf")), targets)
         return ChunkedSoftmaxCE.apply(h, items[1:], targets - 1)
+
+    def from_queries(self, h: torch.Tensor, targets: torch.Tensor, model: Scorer) -> torch.Tensor:
+        table = dot_product_items(model)  # None unless the model scores by a plain dot product
+        if table is None:
+            return super().from_queries(h, targets, model)
+        return self.from_embeddings(h, table, targets)  # fused: never holds the (M, N+1) logits
 
 
 def _chunk_rows(num_items: int, device: torch.device) -> int:
@@ -218,10 +268,10 @@ class BCE(SampledLoss):
         super().__init__(num_items)
         self.offset = _check_offset(offset)
 
-    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
-                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
         b = _offset(self.offset, bce_offset(neg.shape[-1]))
-        return bce(pos + b, neg + b, _keep(neg, neg_logq))
+        return bce(pos + b, neg + b, keep)
 
 
 class BPR(SampledLoss):
@@ -229,9 +279,9 @@ class BPR(SampledLoss):
 
     name = "bpr"
 
-    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
-                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return bpr(pos, neg, _keep(neg, neg_logq))
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
+        return bpr(pos, neg, keep)
 
 
 class TOP1(SampledLoss):
@@ -239,15 +289,28 @@ class TOP1(SampledLoss):
 
     name = "top1"
 
-    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
-                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return top1(pos, neg, _keep(neg, neg_logq))
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
+        return top1(pos, neg, keep)
 
 
-class BPRMax(SampledLoss):
+class SoftmaxWeightedLoss(SampledLoss):
+    """BPR-max and TOP1-max weight negatives by a softmax over them: one negative is weight 1."""
+
+    min_negatives = 2
+    #: the loss this one reduces to with a single negative
+    plain = ""
+
+    def too_few(self, num_negatives: int) -> str:
+        return (f"loss={self.name} weights negatives by a softmax over them: with sampler.num_negatives="
+                f"{num_negatives} it is just {self.plain} -- use more negatives or that loss")
+
+
+class BPRMax(SoftmaxWeightedLoss):
     """BPR-max with score regularisation ``reg`` (GRU4Rec's ``bpreg``)."""
 
     name = "bpr_max"
+    plain = "bpr"
 
     def __init__(self, reg: float = 1.0, num_items: int = 0) -> None:
         super().__init__(num_items)
@@ -255,19 +318,20 @@ class BPRMax(SampledLoss):
             raise ConfigError(f"loss.reg={reg}: expected a number >= 0")
         self.reg = reg
 
-    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
-                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return bpr_max(pos, neg, _keep(neg, neg_logq), self.reg)
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
+        return bpr_max(pos, neg, keep, self.reg)
 
 
-class TOP1Max(SampledLoss):
+class TOP1Max(SoftmaxWeightedLoss):
     """TOP1-max: softmax-weighted TOP1 (its sigmoid(s^2) term is the score regularisation)."""
 
     name = "top1_max"
+    plain = "top1"
 
-    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
-                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return top1_max(pos, neg, _keep(neg, neg_logq))
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
+        return top1_max(pos, neg, keep)
 
 
 class GBCE(SampledLoss):
@@ -276,6 +340,12 @@ class GBCE(SampledLoss):
 
     name = "gbce"
 
+    def check(self, sampler_name: str, num_negatives: int, num_items: int) -> None:
+        super().check(sampler_name, num_negatives, num_items)
+        if not 0 < num_negatives < num_items:
+            raise ConfigError(f"loss=gbce with sampler.num_negatives={num_negatives}: gBCE's sampling rate "
+                              f"K/(N-1) needs 1 <= K < N={num_items} items")
+
     def __init__(self, t: float = 0.75, offset: float | str = "auto", num_items: int = 0) -> None:
         super().__init__(num_items)
         if not 0.0 <= t <= 1.0:
@@ -283,13 +353,13 @@ class GBCE(SampledLoss):
         self.t = t
         self.offset = _check_offset(offset)
 
-    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
-                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
         if self.num_items < 2:
             raise RuntimeError("GBCE needs num_items (passed at instantiate) to know the sampling rate")
         k = neg.shape[-1]
         b = _offset(self.offset, bce_offset(k, gbce_beta(k, self.num_items, self.t)))
-        return gbce(pos + b, neg + b, _keep(neg, neg_logq), self.num_items, self.t)
+        return gbce(pos + b, neg + b, keep, self.num_items, self.t)
 
 
 class SampledSoftmax(SampledLoss):
@@ -301,9 +371,9 @@ class SampledSoftmax(SampledLoss):
         super().__init__(num_items)
         self.logq = logq
 
-    def forward(self, pos: torch.Tensor, neg: torch.Tensor, pos_logq: torch.Tensor | None = None,
-                neg_logq: torch.Tensor | None = None) -> torch.Tensor:
-        return sampled_softmax(pos, neg, _keep(neg, neg_logq), neg_logq, self.logq)
+    def value(self, pos: torch.Tensor, neg: torch.Tensor, keep: torch.Tensor,
+              neg_logq: torch.Tensor | None) -> torch.Tensor:
+        return sampled_softmax(pos, neg, keep, neg_logq, self.logq)
 
 
 def gbce_beta(num_negatives: int, num_items: int, t: float) -> float:

@@ -95,6 +95,11 @@ def resolve_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> Di
     cfg = cfg.copy()
     choices = dict(hydra_choices() if choices is None else choices)
     picked = {g: choices.get(g) or infer_choice(g, cfg.get(g)) for g in LABELLED if g in cfg}
+    for group in ("loss", "sampler"):  # a node that is neither `auto` nor a plug-in (loss.name=typo)
+        if "_target_" not in cfg[group] and cfg[group].get("name") != "auto":
+            name = str(cfg[group].get("name"))
+            raise ConfigError(f"{group}.name={name!r}: not an option of {group}{closest(name, options(group))}; "
+                              f"pick one with {group}=NAME")
     model = _model_class(cfg)
     loss_auto = cfg.loss.get("name") == "auto"
     if not getattr(model, "trainable", True) and not loss_auto:

@@ -36,7 +36,7 @@ class Negatives:
 
 class Sampler:
     """Base: ``num_negatives`` per positive (or in total when ``shared``); subclasses implement
-    ``_draw`` (ids of a shape) and ``_log_q`` (log-probability of ids, same shape)."""
+    ``_draw`` (ids of a shape) and ``log_prob`` (log-probability of ids, same shape)."""
 
     name = "base"
 
@@ -49,32 +49,44 @@ class Sampler:
         self.num_items = 0
         self.device = torch.device("cpu")
 
+    @property
+    def total_negatives(self) -> int:
+        """Negatives drawn per positive (or per batch when ``shared``): what a loss checks."""
+        return self.num_negatives
+
+    def check(self, num_items: int) -> None:
+        """One-line ConfigError when this sampler cannot serve a catalogue of ``num_items``."""
+        if self.exclude != "none" and num_items < 2:
+            raise ConfigError(f"sampler={self.name} with exclude={self.exclude}: a catalogue of {num_items} "
+                              "item(s) has no negative besides the positive (use sampler.exclude=none)")
+
     def setup(self, item_counts: torch.Tensor, device: torch.device) -> None:
         """``item_counts`` (N+1,): training interactions per item id, index 0 = padding."""
         self.num_items = len(item_counts) - 1
         self.device = device
 
-    def _begin(self, pos: torch.Tensor) -> None:
-        """Per-batch state (in-batch samplers read the batch's positives here)."""
+    def begin_batch(self, pos: torch.Tensor) -> None:
+        """Per-batch state from the batch's positives ``pos`` (M,) (in-batch samplers draw from them)."""
 
     def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, ids: torch.Tensor) -> torch.Tensor:
+        """log P(one draw is ``ids``), same shape; -inf for ids never drawn."""
         raise NotImplementedError
 
-    def _q(self, ids: torch.Tensor) -> torch.Tensor:
-        """P(draw) of ``ids`` (same shape); subclasses with a probability table override it."""
-        return self._log_q(ids).exp()
+    def prob(self, ids: torch.Tensor) -> torch.Tensor:
+        """P(one draw is ``ids``), same shape; subclasses with a probability table override it."""
+        return self.log_prob(ids).exp()
 
     def _log_q_cond(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """log_q of ``ids`` as actually drawn: per-row draws redrawn away from the positive come
         from q conditioned on "not the positive", q_i / (1 - q_pos). (History exclusion is left
         at this approximation: the history's mass is not removed.)"""
-        log_q = self._log_q(ids)
+        log_q = self.log_prob(ids)
         if self.shared or self.exclude == "none":
             return log_q  # shared: hits are dropped, not redrawn, so q is unconditional
-        p_pos = self._log_q(pos).exp().clamp(max=1 - 1e-6)  # (M,)
+        p_pos = self.log_prob(pos).exp().clamp(max=1 - 1e-6)  # (M,)
         return log_q - torch.log1p(-p_pos).unsqueeze(1)
 
     def _hits(self, ids: torch.Tensor, pos: torch.Tensor, batch: Batch, rows: torch.Tensor) -> torch.Tensor:
@@ -92,9 +104,10 @@ class Sampler:
             log_q = log_q.expand(bad.shape).masked_fill(bad, math.inf)
         return Negatives(ids, log_q, pos_log_q)
 
-    def _sample_ids(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
-                    generator: torch.Generator | None) -> torch.Tensor:
-        """(K,) shared or (M, K) ids, per-row hits redrawn (not yet marked)."""
+    def draw_ids(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
+                 generator: torch.Generator | None) -> torch.Tensor:
+        """(K,) shared or (M, K) ids, per-row hits redrawn (not yet marked): the raw draw a
+        composite sampler (:class:`MixedSampler`) combines."""
         K = self.num_negatives
         if self.shared:
             return self._draw((K,), generator)
@@ -113,9 +126,9 @@ class Sampler:
 
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
-        self._begin(pos)
-        ids = self._sample_ids(pos, batch, rows, generator)
-        return self._finish(ids, self._log_q_cond(ids, pos), self._log_q(pos), pos, batch, rows)
+        self.begin_batch(pos)
+        ids = self.draw_ids(pos, batch, rows, generator)
+        return self._finish(ids, self._log_q_cond(ids, pos), self.log_prob(pos), pos, batch, rows)
 
 
 class NoSampler(Sampler):
@@ -125,7 +138,7 @@ class NoSampler(Sampler):
     name = "none"
 
     def __init__(self, num_negatives: int = 0, shared: bool = False, exclude: str = "none") -> None:
-        super().__init__(num_negatives=1)
+        super().__init__(num_negatives=1, exclude="none")
         self.num_negatives = 0
 
     def sample(self, pos, batch, rows, generator=None) -> Negatives:  # noqa: ANN001
@@ -140,10 +153,10 @@ class UniformSampler(Sampler):
     def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
         return torch.randint(1, self.num_items + 1, shape, device=self.device, generator=generator)
 
-    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, ids: torch.Tensor) -> torch.Tensor:
         return torch.full(ids.shape, -math.log(self.num_items), device=ids.device)
 
-    def _q(self, ids: torch.Tensor) -> torch.Tensor:
+    def prob(self, ids: torch.Tensor) -> torch.Tensor:
         return torch.full(ids.shape, 1.0 / self.num_items, device=ids.device)
 
 
@@ -203,10 +216,10 @@ class PopularitySampler(Sampler):
         j += (coin >= self.accept.index_select(0, j)).long().mul_(n)  # aliased: N + j
         return self.table.index_select(0, j).view(shape)
 
-    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, ids: torch.Tensor) -> torch.Tensor:
         return self.log_p[ids]
 
-    def _q(self, ids: torch.Tensor) -> torch.Tensor:
+    def prob(self, ids: torch.Tensor) -> torch.Tensor:
         return self.p[ids]
 
 
@@ -217,7 +230,7 @@ class InBatchSampler(Sampler):
 
     name = "in_batch"
 
-    def _begin(self, pos: torch.Tensor) -> None:
+    def begin_batch(self, pos: torch.Tensor) -> None:
         self._pool = pos  # (M,)
         counts = torch.bincount(pos, minlength=self.num_items + 1).float()  # (N+1,)
         self._p = counts / max(len(pos), 1)
@@ -227,10 +240,10 @@ class InBatchSampler(Sampler):
         idx = torch.randint(0, len(self._pool), shape, device=self._pool.device, generator=generator)
         return self._pool[idx]
 
-    def _log_q(self, ids: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, ids: torch.Tensor) -> torch.Tensor:
         return self._log_p[ids]
 
-    def _q(self, ids: torch.Tensor) -> torch.Tensor:
+    def prob(self, ids: torch.Tensor) -> torch.Tensor:
         return self._p[ids]
 
 
@@ -253,6 +266,10 @@ class MixedSampler(Sampler):
         self.extra: Sampler = (UniformSampler(extra_negatives, shared, exclude) if extra == "uniform"
                                else PopularitySampler(extra_negatives, shared, exclude, alpha))
 
+    @property
+    def total_negatives(self) -> int:
+        return self.in_batch.num_negatives + self.extra.num_negatives
+
     def setup(self, item_counts: torch.Tensor, device: torch.device) -> None:
         super().setup(item_counts, device)
         self.in_batch.setup(item_counts, device)
@@ -265,14 +282,14 @@ class MixedSampler(Sampler):
         k1, k2 = self.in_batch.num_negatives, self.extra.num_negatives
         w1, w2 = k1 / (k1 + k2), k2 / (k1 + k2)
         if cond and not self.shared and self.exclude != "none":  # per-row (M, K) ids
-            w1 = (w1 / (1 - self.in_batch._q(pos)).clamp(min=1e-6)).unsqueeze(1)
-            w2 = (w2 / (1 - self.extra._q(pos)).clamp(min=1e-6)).unsqueeze(1)
-        return (self.in_batch._q(ids) * w1 + self.extra._q(ids) * w2).log()
+            w1 = (w1 / (1 - self.in_batch.prob(pos)).clamp(min=1e-6)).unsqueeze(1)
+            w2 = (w2 / (1 - self.extra.prob(pos)).clamp(min=1e-6)).unsqueeze(1)
+        return (self.in_batch.prob(ids) * w1 + self.extra.prob(ids) * w2).log()
 
     def sample(self, pos: torch.Tensor, batch: Batch, rows: torch.Tensor,
                generator: torch.Generator | None = None) -> Negatives:
-        self.in_batch._begin(pos)
-        a = self.in_batch._sample_ids(pos, batch, rows, generator)
-        b = self.extra._sample_ids(pos, batch, rows, generator)
+        self.in_batch.begin_batch(pos)
+        a = self.in_batch.draw_ids(pos, batch, rows, generator)
+        b = self.extra.draw_ids(pos, batch, rows, generator)
         ids = torch.cat([a, b], dim=-1)  # (M, K1 + K2) or (K1 + K2,)
         return self._finish(ids, self._mix(ids, pos, True), self._mix(pos, pos, False), pos, batch, rows)

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from recexp.data.prepare import prepare
-from recexp.run import build_loss_and_sampler, seed_everything
+from recexp.parts import build_loss_and_sampler, seed_everything
 from recexp.training import checkpoint
 
 

@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recexp.config import conf_dir, group_choices
 from recexp.models.base import SeqRecModel
+from recexp.parts import model_node
 from tests.conftest import compose_cfg
 
 CHOICES = group_choices()
@@ -30,7 +31,7 @@ def test_every_option_composes_and_instantiates(group: str, option: str):
     if "_target_" not in node:
         return  # plain settings (dataset, tracking, auto choices)
     if group == "model":
-        obj = instantiate(node, num_items=50, num_users=10)
+        obj = instantiate(model_node(cfg), num_items=50, num_users=10)  # minus run keys (pretrained)
         assert isinstance(obj, SeqRecModel)
     else:
         obj = instantiate(node)
@@ -50,7 +51,7 @@ def test_every_experiment_preset_composes(option: str):
                                             ("lastfm_best", "lastfm"), ("ml100k_best", "ml-100k")])
 def test_best_preset_per_dataset_instantiates(preset: str, dataset: str):
     """Issue 16: `experiment=<dataset>_best` exists for every target dataset and builds its parts."""
-    from recexp.run import build_loss_and_sampler
+    from recexp.parts import build_loss_and_sampler
 
     cfg = compose_cfg([f"experiment={preset}"])
     assert cfg.dataset.name == dataset and cfg.tracking.experiment == "best"

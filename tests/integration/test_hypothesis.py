@@ -58,7 +58,7 @@ def test_run_show_resume_and_changed_file(tmp_runs: Path, tmp_path: Path, capsys
 
 
 def test_audit_command_on_synthetic_data(tmp_runs: Path, capsys) -> None:
-    from recexp.audit_cmd import main as audit_main
+    from recexp.cli.audit import main as audit_main
 
     assert audit_main(["dataset.generator.num_users=100", "dataset.generator.num_items=50", "--json"]) == 0
     fig = json.loads(capsys.readouterr().out)

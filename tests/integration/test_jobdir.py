@@ -10,7 +10,7 @@ import yaml
 
 from recexp.cli import main
 from recexp.errors import ConfigError, UserError
-from recexp.evaluate_cmd import evaluate
+from recexp.evaluate import evaluate
 from recexp.jobdir import load_job_config
 
 SMALL = ["dataset.generator.num_users=100", "dataset.generator.num_items=50", "dataset.generator.mean_length=6",

@@ -24,10 +24,10 @@ import pytest
 import torch
 
 import recexp
+from recexp.cli.recommend import main as recommend_main
 from recexp.config import group_choices
 from recexp.data.synthetic import generate
 from recexp.errors import UserError
-from recexp.recommend_cmd import main as recommend_main
 from recexp.serving import bundle
 from recexp.serving.recommend import Recommender
 
@@ -78,7 +78,7 @@ def test_api_train_recommend_and_metrics(trained):
     assert per_user["user"].str.startswith("u").all()
     assert (result.job_dir / "model" / "MLmodel").is_file()
     # the job folder is a CLI job folder: `recexp evaluate` reproduces the test figures
-    from recexp.evaluate_cmd import evaluate
+    from recexp.evaluate import evaluate
 
     again = evaluate(result.job_dir, "cpu")
     assert again["test/ndcg_10"] == pytest.approx(result.metrics["test/ndcg_10"], abs=1e-6)

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 
 from recexp.errors import ConfigError
+from recexp.parts import model_node
 from recexp.pretrain.load import load_pretrained
 from recexp.pretrain.run import pretrain
 from recexp.run import train
@@ -43,7 +44,7 @@ def test_pretrain_then_finetune_restores_exact_weights_and_links_runs(tiny_cfg, 
     ckpt = torch.load(out["checkpoint"], weights_only=True)
     saved = ckpt["model"]
     # a fresh fine-tuning model (no attribute table: the run only passes num_items/num_users)
-    model = instantiate(cfg.model, num_items=ckpt["num_items"], num_users=120)
+    model = instantiate(model_node(cfg), num_items=ckpt["num_items"], num_users=120)
     tags = load_pretrained(model, run_id, fingerprint="", runs_dir=str(tmp_runs))
     assert tags["recexp.pretrained_from"] == run_id
     own = model.state_dict()
@@ -73,7 +74,7 @@ def test_pretrain_chain_without_attributes_needs_attribute_objectives_off(tiny_c
 
 
 def test_bad_pretrained_references_are_one_line_config_errors(tiny_cfg, tmp_path, tmp_runs):
-    model = instantiate(tiny_cfg(*SMALL).model, num_items=60, num_users=120)
+    model = instantiate(model_node(tiny_cfg(*SMALL)), num_items=60, num_users=120)
     with pytest.raises(ConfigError, match="not an MLflow run id"):
         load_pretrained(model, str(tmp_path / "nope.pt"), "")
     with pytest.raises(ConfigError, match="no MLflow run with that id"):

@@ -10,13 +10,13 @@ import torch
 
 from recexp.data.batches import Batch, TrainWindows
 from recexp.data.seqs import Seqs
-from recexp.losses import CrossEntropy
+from recexp.losses import CrossEntropy, FullLoss
 from recexp.models.sasrec import SASRec
 from recexp.training.trainer import training_loss
 
 
 class Unfused(CrossEntropy):
-    from_embeddings = None  # type: ignore[assignment]
+    from_queries = FullLoss.from_queries  # the generic path: full (M, N+1) logits
 
 
 def _windows() -> TrainWindows:

@@ -68,7 +68,7 @@ def test_streamed_matches_dense_on_random_scores():
 def test_pop_ties_match_dense_midrank():
     model = Pop(num_items=10)
     model.counts.copy_(torch.tensor([0, 3, 3, 3, 1, 1, 5, 0, 0, 2, 2], dtype=torch.float))
-    h = torch.zeros(4, 1)
+    h = model.counts.expand(4, -1)  # Pop's query (a CountModel): the counts, the same for every user
     targets = torch.tensor([1, 4, 6, 10])
     rows, items = torch.tensor([0, 2]), torch.tensor([6, 2])
     ref = dense_ranks(model, h, targets, rows, items)

@@ -79,8 +79,8 @@ def test_header_names_sizes_choices_parameters_device_and_run(tiny_cfg):
     from omegaconf import OmegaConf
 
     from recexp.data.prepare import prepare
+    from recexp.parts import instantiate_user
     from recexp.resolve import resolve_config
-    from recexp.run import instantiate_user
 
     cfg = resolve_config(tiny_cfg("loss=bce"))
     data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True), OmegaConf.to_container(cfg.split, resolve=True),

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from recexp.data.seqs import EvalSet, Seqs
+from recexp.errors import ConfigError
 
 
 @dataclass
@@ -75,6 +76,37 @@ class DeviceSeqs:
         return r, self.items[start[r] + pos]
 
 
+def length_buckets(lengths: torch.Tensor, batch_size: int, generator: torch.Generator | None,
+                   bucket: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """A shuffled batch order that keeps padding small: (order (n,) of the samples, start offset
+    of each batch in ``order``, in random batch order).
+
+    Samples are shuffled, sorted by ``lengths`` inside chunks of ``bucket`` batches, and the
+    batches shuffled again: a batch holds samples of similar length, so short sequences (Amazon
+    data: ~9 items) do not pay for ``max_len`` positions of padding. Two draws from
+    ``generator``, in this order (seeded runs depend on it).
+    """
+    n = len(lengths)
+    order = torch.randperm(n, generator=generator).to(lengths.device)
+    if bucket > 1 and n:
+        chunk = batch_size * bucket
+        parts = [order[i : i + chunk] for i in range(0, n, chunk)]
+        order = torch.cat([p[torch.argsort(lengths[p], stable=True)] for p in parts])
+    starts = torch.arange(0, n, batch_size)[torch.randperm((n + batch_size - 1) // batch_size, generator=generator)]
+    return order, starts
+
+
+def batch_plan(lengths: torch.Tensor, order: torch.Tensor, starts: torch.Tensor, batch_size: int
+               ) -> list[list[int]]:
+    """Per batch: [longest length, sum of (length - 1)] (its width and, for windows, its number
+    of targets); one host sync per epoch, not per batch."""
+    if not len(order):
+        return []
+    return torch.stack([torch.stack([lengths[order[s : s + batch_size]].max(),
+                                     (lengths[order[s : s + batch_size]] - 1).clamp(min=0).sum()])
+                        for s in starts]).tolist()
+
+
 class TrainWindows:
     """Training windows of ``max_len + 1`` items cut from each training sequence.
 
@@ -90,7 +122,7 @@ class TrainWindows:
         elif mode == "last":
             n_win = np.ones_like(lens)
         else:
-            raise ValueError(f"unknown window mode {mode!r}")
+            raise ConfigError(f"trainer.window_mode={mode!r}: expected all or last")
         keep = lens >= 2  # a single item has no target
         rows = np.repeat(np.arange(len(lens)), np.where(keep, n_win, 0))
         k = np.arange(len(rows)) - np.repeat(np.cumsum(np.where(keep, n_win, 0)) - np.where(keep, n_win, 0),
@@ -111,28 +143,15 @@ class TrainWindows:
 
     def iterate(self, batch_size: int, generator: torch.Generator | None, shuffle: bool = False,
                 bucket: int = 64) -> Iterator[Batch]:
-        """Batches of windows, trimmed to their longest member.
-
-        With ``shuffle``, windows are shuffled, then sorted by length inside chunks of ``bucket``
-        batches and the batches shuffled again: batches hold windows of similar length, so short
-        sequences (Amazon data: ~9 items) do not pay for ``max_len`` positions of padding.
-        """
+        """Batches of windows, trimmed to their longest member; with ``shuffle``, in the
+        length-bucketed random order of :func:`length_buckets`."""
         n = len(self.rows)
         lengths = self.window_lengths()
         if shuffle:
-            order = torch.randperm(n, generator=generator).to(self.device)
-            if bucket > 1:
-                chunk = batch_size * bucket
-                parts = [order[i : i + chunk] for i in range(0, n, chunk)]
-                order = torch.cat([p[torch.argsort(lengths[p], stable=True)] for p in parts])
-            starts = torch.arange(0, n, batch_size)[torch.randperm((n + batch_size - 1) // batch_size,
-                                                                   generator=generator)]
+            order, starts = length_buckets(lengths, batch_size, generator, bucket)
         else:
             order, starts = torch.arange(n, device=self.device), torch.arange(0, n, batch_size)
-        # per batch: width (longest window) and number of targets; one host sync per epoch, not per batch
-        plan = torch.stack([torch.stack([lengths[order[s : s + batch_size]].max(),
-                                         (lengths[order[s : s + batch_size]] - 1).clamp(min=0).sum()])
-                            for s in starts]).tolist() if n else []
+        plan = batch_plan(lengths, order, starts, batch_size)
         for s, (width, count) in zip(starts.tolist(), plan, strict=True):
             w = order[s : s + batch_size]
             rows = self.rows[w]
@@ -158,7 +177,7 @@ class SessionParallel:
 
     def __init__(self, train: Seqs, device: torch.device, bptt: int = 1) -> None:
         if int(bptt) < 1:
-            raise ValueError(f"bptt={bptt}: expected at least 1")
+            raise ConfigError(f"model.bptt={bptt}: expected at least 1 step")
         self.train, self.device, self.bptt = train, device, int(bptt)
         self.rows = np.flatnonzero(train.lengths >= 2)  # a single item has no target
         self.num_pairs = int((train.lengths[self.rows] - 1).sum())

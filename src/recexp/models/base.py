@@ -36,12 +36,15 @@ class SeqRecModel(nn.Module):
         """Query vectors per position, (B, L, D); position t may only use items <= t."""
         raise NotImplementedError
 
-    def train_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_inputs(self, batch: Batch, generator: torch.Generator | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(queries (B, L, D), targets (B, L)) for training; target 0 = no loss at that position.
 
-        Default: next-item prediction at every position. BERT4Rec-style models override this.
+        Default: next-item prediction at every position. BERT4Rec-style models override this and
+        draw their random choices (masks) from ``generator``.
         """
-        assert batch.targets is not None
+        if batch.targets is None:
+            raise RuntimeError("train_inputs needs a training batch (targets=None)")
         return self(batch), batch.targets
 
     def query(self, batch: Batch) -> torch.Tensor:

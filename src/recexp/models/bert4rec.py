@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from recexp.data.batches import Batch
+from recexp.errors import ConfigError
 from recexp.models.sasrec import SASRec
 
 
@@ -20,7 +21,7 @@ class BERT4Rec(SASRec):
                  num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.2,
                  mask_prob: float = 0.2) -> None:
         if not 0.0 < mask_prob <= 1.0:
-            raise ValueError(f"mask_prob={mask_prob} must be in (0, 1]")
+            raise ConfigError(f"model.mask_prob={mask_prob}: expected a probability in (0, 1]")
         # max_len + 1 positions: a training window (max_len + 1 items) or history + [mask]
         super().__init__(num_items, num_users, max_len=max_len + 1, hidden_size=hidden_size,
                          num_blocks=num_blocks, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout,
@@ -28,11 +29,12 @@ class BERT4Rec(SASRec):
         self.mask_id = num_items + 1
         self.mask_prob = mask_prob
 
-    def cloze(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def cloze(self, window: torch.Tensor, generator: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T) left-padded ids -> (masked input (B, T), targets (B, T): original id where masked,
-        0 elsewhere). Draws from the global torch generator (seeded by the run)."""
+        0 elsewhere). Masks are drawn from ``generator`` (on the window's device)."""
         real = window > 0
-        masked = real & (torch.rand(window.shape, device=window.device) < self.mask_prob)
+        masked = real & (torch.rand(window.shape, device=window.device, generator=generator) < self.mask_prob)
         none = ~masked.any(1, keepdim=True)  # (B, 1)
         last = torch.zeros_like(masked)
         last[:, -1] = True
@@ -40,11 +42,13 @@ class BERT4Rec(SASRec):
         inp = torch.where(masked, torch.full_like(window, self.mask_id), window)
         return inp, torch.where(masked, window, torch.zeros_like(window))
 
-    def train_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        assert batch.targets is not None
+    def train_inputs(self, batch: Batch, generator: torch.Generator | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if batch.targets is None:
+            raise RuntimeError("train_inputs needs a training batch (targets=None)")
         # the whole window: inputs plus the last next-item target (the newest item)
         window = torch.cat([batch.seq, batch.targets[:, -1:]], 1)  # (B, T + 1)
-        inp, targets = self.cloze(window)
+        inp, targets = self.cloze(window, generator)
         return self.encode(inp), targets
 
     def eval_input(self, seq: torch.Tensor) -> torch.Tensor:

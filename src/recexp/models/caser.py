@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recexp.data.batches import Batch
+from recexp.errors import ConfigError
 from recexp.models.base import SeqRecModel
 
 
@@ -23,7 +24,7 @@ class Caser(SeqRecModel):
                  use_user: bool = True) -> None:
         super().__init__(num_items, num_users)
         if window < 1:
-            raise ValueError(f"window={window} must be >= 1")
+            raise ConfigError(f"model.window={window}: must be >= 1")
         d = embedding_size
         self.window, self.use_user = window, use_user
         self.item_emb = nn.Embedding(num_items + 1, d, padding_idx=0)

@@ -6,15 +6,12 @@ import torch
 
 from recexp.data.batches import Batch
 from recexp.data.seqs import SplitData
-from recexp.models.base import SeqRecModel
+from recexp.models.common import CountModel
 
 
-class Pop(SeqRecModel):
+class Pop(CountModel):
     """Counts come from the training part of the split only (validation and test targets are
     never counted; the S3Rec paper's PopRec counted all interactions, test items included)."""
-
-    trainable = False
-    supported_losses = ()
 
     def __init__(self, num_items: int, num_users: int = 0) -> None:
         super().__init__(num_items, num_users)
@@ -24,13 +21,5 @@ class Pop(SeqRecModel):
         counts = torch.bincount(torch.as_tensor(data.train.items), minlength=self.num_items + 1)
         self.counts.copy_(counts.to(self.counts))
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return torch.zeros(*batch.seq.shape, 1, device=batch.seq.device)
-
-    def score(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        lead = h.shape[:-1]
-        if items is None:
-            return self.counts.expand(*lead, -1)
-        if items.dim() == 1:
-            return self.counts[items].expand(*lead, -1)
-        return self.counts[items]
+    def query(self, batch: Batch) -> torch.Tensor:
+        return self.counts.expand(batch.seq.shape[0], -1)  # (B, N+1), the same for every user

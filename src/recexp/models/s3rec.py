@@ -28,15 +28,12 @@ class S3Rec(SASRec):
 
     def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
                  num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.5,
-                 num_attributes: int = 0, pretrained: str | None = None) -> None:
+                 num_attributes: int = 0) -> None:
         # the [mask] token is part of the item table in both stages, so checkpoints line up
         super().__init__(num_items, num_users, max_len=max_len, hidden_size=hidden_size,
                          num_blocks=num_blocks, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout,
                          causal=True, extra_tokens=1)
         self.num_attributes = num_attributes
-        # a run id or checkpoint path; loaded by the run (recexp.pretrain.load), not here, so the
-        # model never touches the tracking store
-        self.pretrained = pretrained
         self.mip_head = nn.Linear(hidden_size, hidden_size)
         self.sp_head = nn.Linear(hidden_size, hidden_size)
         if num_attributes > 0:

@@ -24,8 +24,6 @@ from recexp.models.base import SeqRecModel
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"hidden_size {dim} is not divisible by num_heads {heads}")
         self.heads, self.dropout = heads, dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
@@ -108,6 +106,14 @@ class SASRec(SeqRecModel):
         super().__init__(num_items, num_users)
         if block not in BLOCKS:
             raise ConfigError(f"model.block={block!r}: expected one of {', '.join(BLOCKS)}")
+        for key, value in (("max_len", max_len), ("hidden_size", hidden_size), ("num_blocks", num_blocks),
+                           ("num_heads", num_heads), ("ffn_dim", ffn_dim)):
+            if value < 1:
+                raise ConfigError(f"model.{key}={value}: must be >= 1")
+        if hidden_size % num_heads:
+            raise ConfigError(f"model.hidden_size={hidden_size} is not divisible by model.num_heads={num_heads}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"model.dropout={dropout}: expected a probability in [0, 1)")
         self.max_len, self.causal = max_len, causal
         # extra_tokens: ids after num_items reserved for special tokens (BERT4Rec's [mask]).
         self.item_emb = nn.Embedding(num_items + 1 + extra_tokens, hidden_size, padding_idx=0)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import torch
 from rich.console import Console
 
-from recexp.data.batches import DeviceSeqs
+from recexp.data.batches import DeviceSeqs, batch_plan, length_buckets
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
 from recexp.models.s3rec import S3Rec
@@ -70,15 +70,10 @@ class S3RecPretrainer:
             u = torch.rand(len(rows), generator=generator).to(dev)
             shift = (u * lens[rows]).floor().long()  # 0..len-1 items cut from the end
         width = lens[rows] - shift  # (M,) items in each sample
-        order = torch.randperm(len(rows), generator=generator).to(dev)
-        # sort by length inside chunks of 64 batches: similar lengths share a batch (little padding)
-        chunk = self.batch_size * 64
-        order = torch.cat([p[torch.argsort(width[p], stable=True)] for p in order.split(chunk)]) if len(rows) else order
-        starts = torch.randperm((len(rows) + self.batch_size - 1) // self.batch_size, generator=generator)
-        maxw = torch.stack([width[order[s * self.batch_size:(s + 1) * self.batch_size]].max() for s in starts]
-                           ).tolist() if len(rows) else []  # one host sync per epoch
-        for s, w in zip(starts.tolist(), maxw, strict=True):
-            idx = order[s * self.batch_size:(s + 1) * self.batch_size]
+        # the training windows' bucketing: similar lengths share a batch (little padding)
+        order, starts = length_buckets(width, self.batch_size, generator)
+        for s, (w, _) in zip(starts.tolist(), batch_plan(width, order, starts, self.batch_size), strict=True):
+            idx = order[s : s + self.batch_size]
             seq, _ = seqs.last(rows[idx], int(w), shift[idx])
             yield seq
 

@@ -190,7 +190,7 @@ def _read_weights(path: Path, meta: dict[str, Any], device: torch.device) -> dic
 
 def build_model(meta: dict[str, Any], where: str) -> torch.nn.Module:
     """The model class of the project's own ``conf/model/<name>.yaml``, with the bundle's values."""
-    from recexp.run import instantiate_user
+    from recexp.parts import instantiate_user
 
     name = str(meta["model"])
     file = conf_dir() / "model" / f"{name}.yaml"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -151,12 +150,6 @@ class MlflowTracker(Tracker):
         import mlflow
 
         mlflow.log_artifacts(str(folder), artifact_path=subdir)
-
-    def log_json(self, obj: Any, name: str) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            p = Path(d) / name
-            p.write_text(json.dumps(obj, indent=2, default=str))
-            self.log_artifact(p)
 
     def end(self, status: str = "FINISHED") -> None:
         import mlflow

@@ -1,4 +1,8 @@
-"""The training loop: wires model, loss, sampler and evaluator; knows none of their internals."""
+"""The training loop: wires model, loss, sampler and evaluator; knows none of their internals.
+
+``Trainer.fit`` reads as its steps: set up, then per epoch ``train_epoch`` -> ``validate`` ->
+early stopping -> checkpoint, then restore the best validation weights.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,13 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from recexp.contracts import Evaluator, Loss, Model, Sampler, TrainBatches
 from recexp.data.batches import Batch, EvalBatches, SessionParallel, TrainWindows
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
-from recexp.models.base import SeqRecModel
-from recexp.models.scoring import dot_product_items
-from recexp.samplers import Sampler
-from recexp.terminal import batches
+from recexp.terminal import batches as with_progress
 from recexp.training import checkpoint
+from recexp.training.state import TrainingState
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -33,10 +36,12 @@ class FitResult:
     stopped_early: bool = False
 
 
-def training_loss(model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, batch: Batch,
-                  generator: torch.Generator | None) -> torch.Tensor:
-    """One batch's loss. Only positions with a target contribute."""
-    H, T = model.train_inputs(batch)  # (B, L, D), (B, L)
+def training_loss(model: Model, loss: Loss, sampler: Sampler | None, batch: Batch,
+                  generator: torch.Generator | None, mask_generator: torch.Generator | None = None
+                  ) -> torch.Tensor:
+    """One batch's loss. Only positions with a target contribute. ``generator`` draws the
+    negatives, ``mask_generator`` the model's own training draws (BERT4Rec's cloze masks)."""
+    H, T = model.train_inputs(batch, mask_generator)  # (B, L, D), (B, L)
     if batch.num_targets is not None and T is batch.targets:
         # the count is known from the batch plan: no device->host sync for a boolean index
         flat = torch.nonzero_static((T > 0).flatten(), size=batch.num_targets).squeeze(1)  # (M,)
@@ -47,10 +52,7 @@ def training_loss(model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | 
         h, pos = H[mask], T[mask]  # (M, D), (M,)
         rows = torch.arange(T.shape[0], device=T.device).unsqueeze(1).expand_as(T)[mask]  # (M,)
     if loss.requires == "full":
-        table = dot_product_items(model)
-        if table is not None and callable(getattr(loss, "from_embeddings", None)):
-            return loss.from_embeddings(h, table, pos)  # fused: never holds the (M, N+1) logits
-        return loss(model.score(h), pos)
+        return loss.from_queries(h, pos, model)  # the loss picks its own (fused) path
     neg = sampler.sample(pos, batch, rows, generator)
     pos_s = model.score(h, pos.unsqueeze(1)).squeeze(1)  # (M,)
     neg_s = model.score(h, neg.ids)  # (M, K)
@@ -59,10 +61,11 @@ def training_loss(model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | 
 
 def fit_batch_size(batch_size: int, num_windows: int, min_steps: int) -> int:
     """The batch size actually used: ``batch_size``, shrunk to ceil(windows / min_steps) so an epoch
-    has about ``min_steps`` optimiser steps (49 for 1,560 windows and 50). On the default synthetic data (~1,500 windows) 256 per batch gave 6 steps per
-    epoch and GRU4Rec, NARM and Caser stopped at the popularity level on an early plateau; with
-    ~32 per batch they learn (docs/results.md). Data with ``num_windows >= batch_size * min_steps``
-    (Beauty: 22k windows) is unaffected. ``min_steps = 0``: always ``batch_size``."""
+    has about ``min_steps`` optimiser steps (49 for 1,560 windows and 50). On the default synthetic
+    data (~1,500 windows) 256 per batch gave 6 steps per epoch and GRU4Rec, NARM and Caser stopped
+    at the popularity level on an early plateau; with ~32 per batch they learn (docs/results.md).
+    Data with ``num_windows >= batch_size * min_steps`` (Beauty: 22k windows) is unaffected.
+    ``min_steps = 0``: always ``batch_size``."""
     if min_steps <= 0 or num_windows <= 0:
         return batch_size
     return max(1, min(batch_size, -(-num_windows // min_steps)))
@@ -93,35 +96,21 @@ class Trainer:
         self.min_steps_per_epoch = int(min_steps_per_epoch)
         self.console = Console(stderr=True)
 
-    def fit(self, model: SeqRecModel, loss: torch.nn.Module, sampler: Sampler | None, data: SplitData,
-            evaluator, max_len: int, device: torch.device, *, seed: int = 0,
+    def fit(self, model: Model, loss: Loss, sampler: Sampler | None, data: SplitData,
+            evaluator: Evaluator, max_len: int, device: torch.device, *, seed: int = 0,
             on_epoch: EpochCallback | None = None, ckpt_dir: Path | None = None,
-            config: dict | None = None, resume_from: Path | None = None) -> FitResult:
-        result = FitResult()
-        model.fit(data)
+            config: dict | None = None, resume_from: Path | None = None,
+            batches: TrainBatches | None = None) -> FitResult:
+        model.fit(data)  # count-based models learn here; a no-op for gradient models
         valid = EvalBatches(data.valid, max_len, device)
         params = [p for p in model.parameters() if p.requires_grad]
         if not model.trainable or not params or self.max_epochs <= 0:
-            metrics, _ = evaluator.evaluate(model, valid, beyond=False)
-            metrics = {f"valid/{k}": v for k, v in metrics.items()}
-            result.history.append(metrics)
-            result.best_score = metrics.get(f"valid/{self.monitor}", float("nan"))
-            if on_epoch:
-                on_epoch(0, metrics)
-            return result
-        if f"{self.monitor.split('_')[0]}" not in evaluator.metrics:
-            raise ConfigError(f"trainer.monitor={self.monitor!r}: the evaluator computes {evaluator.metrics}")
-        if loss.requires == "sampled":
-            if sampler is None or sampler.name == "none":
-                raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
-            sampler.setup(torch.as_tensor(data.item_counts(), device=device), device)
-        if getattr(model, "session_parallel", False):  # GRU4Rec's lanes of consecutive sequences
-            windows = SessionParallel(data.train, device, bptt=getattr(model, "bptt", 1))
-        else:
-            windows = TrainWindows(data.train, max_len, device, self.window_mode)
+            return self._evaluate_only(model, evaluator, valid, on_epoch)
+        self._check_setup(evaluator, loss, sampler, data, device)
+        batches = batches if batches is not None else TrainWindows(data.train, max_len, device, self.window_mode)
         # session-parallel batches are lanes (a model setting), not windows: never resized
-        batch_size = (self.batch_size if isinstance(windows, SessionParallel)
-                      else fit_batch_size(self.batch_size, len(windows), self.min_steps_per_epoch))
+        batch_size = (self.batch_size if isinstance(batches, SessionParallel)
+                      else fit_batch_size(self.batch_size, len(batches), self.min_steps_per_epoch))
         if self.compile:
             # compiles __call__ (training forward) in place: state_dict keys stay unprefixed;
             # dynamic: batch widths vary with length bucketing
@@ -129,94 +118,105 @@ class Trainer:
         # fused: one kernel for all parameters instead of ~10 small ops per parameter tensor
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay,
                                 fused=device.type in ("cpu", "cuda"))
-        shuffle_gen = torch.Generator().manual_seed(seed)
-        sample_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        use_amp = self.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
-        best_state, bad_evals = None, 0
-        epoch = start = 0
-        if resume_from is not None:
-            state = checkpoint.load_resumable(resume_from, device)
-            if state is not None:  # continue exactly where the killed job's last full epoch ended
-                model.load_state_dict(state["model"])
-                opt.load_state_dict(state["optimizer"])
-                best_state, bad_evals, start = state["best_model"], int(state["bad_evals"]), int(state["epoch"])
-                result.best_score, result.best_epoch = float(state["best_score"]), int(state["best_epoch"])
-                result.history, result.epochs_run = list(state["history"]), start
-                checkpoint.restore_rng(state, shuffle_gen, sample_gen)
-                if self.progress:
-                    self.console.print(f"resumed from {resume_from} after epoch {start}")
-                if state["stopped_early"]:
-                    result.stopped_early = True
-                    start = self.max_epochs  # nothing left to train; restore best below
+        state = TrainingState.fresh(self.patience, seed, device)
+        if resume_from is not None and state.restore(resume_from, model, opt, device):
+            # continue exactly where the killed job's last full epoch ended
+            if self.progress:
+                self.console.print(f"resumed from {resume_from} after epoch {state.epoch}")
+        config = config or {}
+        epoch = state.epoch
         try:
-            for epoch in range(start + 1, self.max_epochs + 1):
-                t0 = time.perf_counter()
-                model.train()
-                total = torch.zeros((), device=device)
-                steps = 0
-                for batch in batches(windows.iterate(batch_size, shuffle_gen, shuffle=True),
-                                     math.ceil(len(windows) / batch_size), epoch, self.progress):
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                        value = training_loss(model, loss, sampler, batch, sample_gen)
-                    opt.zero_grad(set_to_none=True)
-                    value.backward()
-                    if self.grad_clip:
-                        torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-                    opt.step()
-                    total += value.detach()
-                    steps += 1
-                mean_loss = float(total) / max(steps, 1)  # one host sync per epoch
-                if not math.isfinite(mean_loss):
-                    raise NonFiniteLoss(f"training loss became {mean_loss} at epoch {epoch} "
-                                        f"(lower trainer.lr={self.lr} or set trainer.grad_clip)")
-                train_s = time.perf_counter() - t0
-                # elapsed_s: training seconds so far (validation excluded), for curves at equal wall time
-                elapsed = (result.history[-1].get("train/elapsed_s", 0.0) if result.history else 0.0) + train_s
-                metrics = {"train/loss": mean_loss, "train/epoch_s": train_s, "train/elapsed_s": elapsed,
-                           "train/batch_size": float(batch_size),
-                           "train/seq_per_s": len(windows) / max(train_s, 1e-9)}
+            for epoch in range(state.epoch + 1, self.max_epochs + 1):
+                if state.stopped_early:  # resumed after the stop: nothing left to train
+                    break
+                metrics = self.train_epoch(model, loss, sampler, batches, batch_size, opt, params, state, device,
+                                           epoch)
                 if epoch % self.eval_every == 0 or epoch == self.max_epochs:
-                    t1 = time.perf_counter()
-                    vm, _ = evaluator.evaluate(model, valid, beyond=False)
-                    metrics["valid/eval_s"] = time.perf_counter() - t1
-                    metrics.update({f"valid/{k}": v for k, v in vm.items()})
-                    score = vm[self.monitor]
-                    if best_state is None or score > result.best_score:
-                        result.best_score, result.best_epoch, bad_evals = score, epoch, 0
-                        best_state = copy.deepcopy(model.state_dict())
+                    metrics |= self.validate(model, evaluator, valid)
+                    if state.stopper.update(epoch, metrics[f"valid/{self.monitor}"]):
+                        state.best_model = copy.deepcopy(model.state_dict())
                         if ckpt_dir is not None:
-                            checkpoint.save(ckpt_dir / "best.pt", model=best_state, epoch=epoch,
-                                            best_score=score, config=config or {})
-                    else:
-                        bad_evals += 1
-                result.history.append(metrics)
-                result.epochs_run = epoch
+                            checkpoint.save(ckpt_dir / "best.pt", model=state.best_model, epoch=epoch,
+                                            best_score=state.stopper.best_score, config=config)
+                state.history.append(metrics)
+                state.epoch = epoch
                 self._report(epoch, metrics)
                 if on_epoch:
                     on_epoch(epoch, metrics)
-                if bad_evals >= self.patience:
-                    result.stopped_early = True
+                state.stopped_early = state.stopper.should_stop
                 # saved after on_epoch so a resumed job never skips logging an epoch (at worst one
                 # epoch killed between the two is logged twice, with the same step)
                 if ckpt_dir is not None and self.checkpoint_every > 0 and (
-                        epoch % self.checkpoint_every == 0 or result.stopped_early):
-                    checkpoint.save_resumable(ckpt_dir / "last.pt", model=model, optimizer=opt, epoch=epoch,
-                                              best_model=best_state, best_score=result.best_score,
-                                              best_epoch=result.best_epoch, bad_evals=bad_evals,
-                                              history=result.history, stopped_early=result.stopped_early,
-                                              generators=(shuffle_gen, sample_gen), config=config or {})
-                if result.stopped_early:
+                        epoch % self.checkpoint_every == 0 or state.stopped_early):
+                    state.save(ckpt_dir / "last.pt", model, opt, config)
+                if state.stopped_early:
                     break
         except KeyboardInterrupt:
             if ckpt_dir is not None and not (ckpt_dir / "last.pt").is_file():
                 # mid-epoch state: kept for inspection, but never resumed from (resumable=False)
                 checkpoint.save(ckpt_dir / "last.pt", model=model.state_dict(), optimizer=opt.state_dict(),
-                                epoch=epoch, best_score=result.best_score, config=config or {},
+                                epoch=epoch, best_score=state.stopper.best_score, config=config,
                                 resumable=False)
             raise
-        if best_state is not None:
-            model.load_state_dict(best_state)  # the test set is evaluated once, from the best epoch
-        return result
+        if state.best_model is not None:
+            model.load_state_dict(state.best_model)  # the test set is evaluated once, from the best epoch
+        return FitResult(best_epoch=state.stopper.best_epoch, best_score=state.stopper.best_score,
+                         epochs_run=state.epoch, history=state.history, stopped_early=state.stopped_early)
+
+    def train_epoch(self, model: Model, loss: Loss, sampler: Sampler | None,
+                    batches: TrainBatches, batch_size: int, opt: torch.optim.Optimizer,
+                    params: list[torch.nn.Parameter], state: TrainingState, device: torch.device,
+                    epoch: int) -> dict[str, float]:
+        """One pass over the training batches; ``train/*`` figures of the epoch."""
+        t0 = time.perf_counter()
+        use_amp = self.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
+        model.train()
+        total = torch.zeros((), device=device)
+        steps = 0
+        for batch in with_progress(batches.iterate(batch_size, state.shuffle_gen, shuffle=True),
+                                   math.ceil(len(batches) / batch_size), epoch, self.progress):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                value = training_loss(model, loss, sampler, batch, state.sample_gen, state.mask_gen)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            if self.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+            opt.step()
+            total += value.detach()
+            steps += 1
+        mean_loss = float(total) / max(steps, 1)  # one host sync per epoch
+        if not math.isfinite(mean_loss):
+            raise NonFiniteLoss(f"training loss became {mean_loss} at epoch {epoch} "
+                                f"(lower trainer.lr={self.lr} or set trainer.grad_clip)")
+        train_s = time.perf_counter() - t0
+        # elapsed_s: training seconds so far (validation excluded), for curves at equal wall time
+        elapsed = (state.history[-1].get("train/elapsed_s", 0.0) if state.history else 0.0) + train_s
+        return {"train/loss": mean_loss, "train/epoch_s": train_s, "train/elapsed_s": elapsed,
+                "train/batch_size": float(batch_size), "train/seq_per_s": len(batches) / max(train_s, 1e-9)}
+
+    def validate(self, model: Model, evaluator: Evaluator, valid: EvalBatches) -> dict[str, float]:
+        """``valid/*`` metrics (no beyond-accuracy lists: they never select anything)."""
+        t0 = time.perf_counter()
+        vm, _ = evaluator.evaluate(model, valid, beyond=False)
+        return {"valid/eval_s": time.perf_counter() - t0} | {f"valid/{k}": v for k, v in vm.items()}
+
+    def _evaluate_only(self, model: Model, evaluator: Evaluator, valid: EvalBatches,
+                       on_epoch: EpochCallback | None) -> FitResult:
+        """Count models (and max_epochs=0): one validation, logged as epoch 0."""
+        metrics, _ = evaluator.evaluate(model, valid, beyond=False)
+        metrics = {f"valid/{k}": v for k, v in metrics.items()}
+        if on_epoch:
+            on_epoch(0, metrics)
+        return FitResult(best_score=metrics.get(f"valid/{self.monitor}", float("nan")), history=[metrics])
+
+    def _check_setup(self, evaluator: Evaluator, loss: Loss, sampler: Sampler | None, data: SplitData,
+                     device: torch.device) -> None:
+        if f"{self.monitor.split('_')[0]}" not in evaluator.metrics:
+            raise ConfigError(f"trainer.monitor={self.monitor!r}: the evaluator computes {evaluator.metrics}")
+        if loss.requires == "sampled":
+            if sampler is None or sampler.name == "none":
+                raise ConfigError(f"loss={loss.name} needs negatives: choose a sampler (e.g. sampler=uniform)")
+            sampler.setup(torch.as_tensor(data.item_counts(), device=device), device)
 
     def _report(self, epoch: int, m: dict[str, float]) -> None:
         if not self.progress:

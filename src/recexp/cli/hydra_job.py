@@ -1,32 +1,36 @@
-"""The function Hydra calls for each job: one-line errors for user mistakes, the optimized
-metric returned for sweepers."""
+"""The one Hydra task wrapper every Hydra verb (train, pretrain) runs its job through: quiet
+library loggers, a GPU per parallel job, one-line errors for user mistakes (exit 2; NaN for a
+sweep, which goes on, with the job's run FAILED and the reason recorded), an internal error of a
+sweep job kept to that job, exit 130 on Ctrl-C, and the optimized metric returned for sweepers."""
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 import recexp.config  # noqa: F401  registers ${recexp.uid:} in launcher workers too
+from recexp.config import CONFIG_NAME, conf_dir
 from recexp.errors import UserError
 
 console = Console(stderr=True)
 
+Job = Callable[[DictConfig, Path], Mapping[str, Any]]
+Report = Callable[[DictConfig, Mapping[str, Any], Path], None]
 
-def _quiet_libraries() -> None:
-    for name in ("alembic", "mlflow", "urllib3", "git"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+QUIET_LOGGERS = ("alembic", "mlflow", "urllib3", "git")
 
 
-def summary_table(metrics: dict[str, float]) -> Table:
+def summary_table(metrics: Mapping[str, Any]) -> Table:
     table = Table(title="test (best validation checkpoint)")
     ks = sorted({int(k.rsplit("_", 1)[1]) for k in metrics if k.startswith("test/") and k[-1].isdigit()})
     names = [n for n in ("hr", "ndcg", "mrr") if any(k.startswith(f"test/{n}_") for k in metrics)]
@@ -49,10 +53,15 @@ def sweep_job_failed(cfg: DictConfig, out: Path, reason: str) -> float:
     return math.nan
 
 
-def task(cfg: DictConfig) -> float:
-    _quiet_libraries()
-    from recexp.run import train  # heavy imports (torch) only once a job really runs
+def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
+    """Run ``job(cfg, output_dir)`` as one Hydra job; returns ``cfg.optimized_metric`` (NaN when
+    the job has none or failed inside a sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
 
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -62,7 +71,7 @@ def task(cfg: DictConfig) -> float:
         with open_dict(cfg):
             cfg.device = pinned_device(cfg.device, int(hc.job.num))
     try:
-        metrics = train(cfg, out)
+        result = job(cfg, out)
     except UserError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         if multirun:  # the sweep goes on; this run is FAILED in MLflow with the reason as a tag
@@ -80,16 +89,23 @@ def task(cfg: DictConfig) -> float:
     except KeyboardInterrupt:
         console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
         raise SystemExit(130) from None
-    if metrics.get("skipped"):  # an identical config already FINISHED: nothing trained here
-        console.print(f"[bold yellow]skipped:[/] nothing trained: this config has FINISHED run "
-                      f"{metrics.get('skipped_run')}, whose metrics count for this job "
-                      f"(tracking.skip_finished=never trains again)", soft_wrap=True)
-        return float(metrics.get(cfg.optimized_metric, math.nan))
-    console.print(summary_table(metrics))
-    best = metrics.get(cfg.optimized_metric, math.nan)
-    console.print(f"{cfg.optimized_metric} = {best:.4f}   best epoch {int(metrics.get('best_epoch', 0))}   "
-                  f"outputs: {escape(str(out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out))}",
-                  soft_wrap=True)
-    if metrics.get("mlflow_where"):
-        console.print(escape(str(metrics["mlflow_where"])), soft_wrap=True, highlight=False)
-    return float(metrics.get(cfg.optimized_metric, math.nan))
+    report(cfg, result, out)
+    value = result.get(cfg.optimized_metric)
+    return float(value) if value is not None else math.nan
+
+
+def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) -> int:
+    """Compose the root config from ``argv`` (Hydra overrides and flags) and run ``task``; an
+    unwritable runs folder or a config that does not compose is one line first (exit 2)."""
+    from recexp.faults import check_runs_dir
+    from recexp.precheck import compose_error
+
+    argv = ["--help" if a == "--hydra-help" else a for a in argv]
+    if (problem := check_runs_dir(argv) or compose_error(argv)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    import hydra
+
+    sys.argv = [prog, *argv]
+    hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)()
+    return 0

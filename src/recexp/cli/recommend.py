@@ -64,7 +64,7 @@ def read_users(args: argparse.Namespace) -> list[str] | None:
 
 
 def recommend(args: argparse.Namespace):  # noqa: ANN201 (a pandas DataFrame; pandas is imported lazily)
-    from recexp.run import resolve_device
+    from recexp.parts import resolve_device
     from recexp.serving.bundle import load
     from recexp.serving.recommend import Recommender
 

@@ -1,0 +1,3 @@
+from recexp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,9 @@
+"""``recexp hypothesis run FILE`` / ``show FILE``: the verb's entry; see :mod:`recexp.hypothesis`."""
+
+from __future__ import annotations
+
+
+def main(argv: list[str]) -> int:
+    from recexp.hypothesis import main as hypothesis_main
+
+    return hypothesis_main(argv)
