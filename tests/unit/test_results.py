@@ -99,6 +99,14 @@ def test_records_survive_the_store_and_targets_say_met_or_missed(tmp_path: Path,
         return [line for line in t.splitlines() if line.startswith("| ")]
 
     assert table(out2.read_text()) == table(text)
+    # --records-only ignores the store: the docs are rebuilt from the records alone
+    out3 = tmp_path / "t3.md"
+    extra = f"sqlite:///{tmp_path / 'c.db'}"
+    c3 = MlflowClient(extra)
+    _run(c3, c3.create_experiment("best"), dataset="beauty", model="GRU4Rec", loss="ce", seed=0, ndcg=0.02,
+         hr=0.04, best=3, epoch_s=[1.0])
+    assert main(["--uri", extra, "--records", str(records), "--records-only", "--out", str(out3)]) == 0
+    assert table(out3.read_text()) == table(text) and "GRU4Rec" not in out3.read_text()
     # a damaged records file: one line naming file and line
     records.write_text(records.read_text() + "{not json\n")
     assert main(["--uri", uri2, "--records", str(records)]) == 2

@@ -13,8 +13,9 @@ merged with the store's runs (the store wins for the same run id) and ``--save-r
 merged set back. ``--targets FILE`` (YAML: per dataset ``ndcg_10``, ``hr_10``, ``published``) adds a
 line per dataset saying whether the best setting meets its target, and by how much it misses.
 
-    recexp results --records docs/results/runs.jsonl --save-records --targets docs/results/targets.yaml \
-        --out docs/results_tables.md
+    recexp results --experiment best --records docs/results/runs.jsonl --save-records   # store -> records
+    recexp results --records docs/results/runs.jsonl --records-only --targets docs/results/targets.yaml \
+        --out docs/results.md                                                          # records -> docs
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=Path, default=None,
                    help="JSON-lines run records merged with the store's runs (the store wins for one run id)")
     p.add_argument("--save-records", action="store_true", help="write the merged runs back to --records")
+    p.add_argument("--records-only", action="store_true",
+                   help="tables from --records alone, not merged with the local store (how the docs are rebuilt)")
     p.add_argument("--targets", type=Path, default=None,
                    help="YAML: per dataset ndcg_10 / hr_10 / published; adds a met-or-missed line per dataset")
     return p
@@ -281,17 +284,20 @@ def main(argv: list[str] | None = None) -> int:
              *(["--filter", repr(args.filter_string)] if args.filter_string else []),
              *(["--records", str(args.records)] if args.records else []),
              *(["--save-records"] if args.save_records else []),
+             *(["--records-only"] if args.records_only else []),
              *(["--targets", str(args.targets)] if args.targets else []),
              *(["--out", str(args.out)] if args.out else [])]
-    if args.save_records and not args.records:
-        print("recexp results: error: --save-records needs --records FILE", file=sys.stderr)
+    if (args.save_records or args.records_only) and not args.records:
+        flag = "--save-records" if args.save_records else "--records-only"
+        print(f"recexp results: error: {flag} needs --records FILE", file=sys.stderr)
         return 2
     try:
         saved = load_records(args.records) if args.records else []
         if args.experiment:  # the selection applies to saved records too
             saved = [r for r in saved if r.get("experiment") in args.experiment]
         has_store = not (uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file())
-        fresh = store_runs(uri, args.experiment, args.filter_string, bool(args.records)) if has_store or not args.records else []
+        use_store = not args.records_only and (has_store or not args.records)
+        fresh = store_runs(uri, args.experiment, args.filter_string, bool(args.records)) if use_store else []
         records = merge(saved, fresh)
         targets = load_targets(args.targets) if args.targets else None
         text = render(rows_from_records(records), " ".join(shown), targets)
