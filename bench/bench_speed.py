@@ -105,7 +105,9 @@ def compare(args: argparse.Namespace, log: Path) -> list[dict]:
             print(f"skip {name}: recexp has no conf/model/{name}.yaml on this branch", file=sys.stderr)
             continue
         overrides, rb_name = MODELS[name]
-        ours = json.loads(sh(worker_cmd("recexp", epochs=args.epochs,
+        only_eval = name in args.eval_only.split(",")
+        passes = args.eval_passes if only_eval else None
+        ours = json.loads(sh(worker_cmd("recexp", epochs=args.epochs, eval_passes=passes,
                                         overrides=" ".join(data_overrides + overrides + args.overrides.split())),
                              recexp_env(), log))
         print(f"recexp {name}: {ours}", file=sys.stderr)
@@ -115,8 +117,9 @@ def compare(args: argparse.Namespace, log: Path) -> list[dict]:
             atomic = BENCH / "out" / "atomic"
             sh(worker_cmd("atomic", out=atomic, overrides=" ".join(data_overrides)), recexp_env(), log)
             theirs = json.loads(sh([str(py), str(BENCH / "recbole_runner.py"), "--data-path", str(atomic),
-                                    "--dataset", "bench", "--model", rb_name, "--epochs", str(args.epochs),
-                                    "--device", args.device], None, log))
+                                    "--dataset", "bench", "--model", rb_name,
+                                    "--epochs", str(0 if only_eval else args.epochs),
+                                    "--eval-passes", str(args.eval_passes), "--device", args.device], None, log))
             print(f"recbole {rb_name}: {theirs}", file=sys.stderr)
         rows.append({"model": name, "recexp": ours, "recbole": theirs})
     return rows
@@ -157,7 +160,8 @@ def print_compare(rows: list[dict], args: argparse.Namespace) -> None:
                             ("full-rank eval (s)", mean(o["eval_s"]), mean(t.get("eval_s", []))),
                             ("full-rank eval (CPU s)", mean(o["eval_cpu_s"]), mean(t.get("eval_cpu_s", []))),
                             ("peak RSS (MB)", o["peak_rss_mb"], t.get("peak_rss_mb"))]:
-            print(f"{r['model']:10} {label:22} {a:12.2f} {b if b is not None else float('nan'):12.2f} "
+            print(f"{r['model']:10} {label:22} {a if a is not None else float('nan'):12.2f} "
+                  f"{b if b is not None else float('nan'):12.2f} "
                   f"{ratio(a, b):>9}")
         for m in ("ndcg_10", "hit_10"):
             b = t.get("valid", {}).get(m)
@@ -204,6 +208,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-recbole", action="store_true", help="time recexp only")
+    ap.add_argument("--eval-only", default="", help="comma-separated models timed on evaluation only (no "
+                    "training epoch, untrained weights: a pass costs the same), --eval-passes each side")
+    ap.add_argument("--eval-passes", type=int, default=2)
     ap.add_argument("--overrides", default="", help="extra recexp overrides, e.g. 'trainer.compile=true'")
     ap.add_argument("--ttq", type=float, default=0.0,
                     help="also time recexp SASRec to this valid NDCG@10 (e.g. 0.05) against RecBole's epochs")

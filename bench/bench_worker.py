@@ -92,7 +92,9 @@ def run_recexp(a: argparse.Namespace) -> dict:
            "threads": torch.get_num_threads(), "torch": torch.__version__}
     if device.type == "cuda":
         out["device"] = torch.cuda.get_device_name()
-    if a.train_batches:
+    if a.eval_passes:
+        out |= eval_only(cfg, data, model, evaluator, device, a.eval_passes)
+    elif a.train_batches:
         out |= partial_epoch(cfg, data, model, loss, sampler, trainer, evaluator, device, a.train_batches)
     else:
         cpu = CpuClock(evaluator, a.stop_at)
@@ -136,6 +138,23 @@ def partial_epoch(cfg, data, model, loss, sampler, trainer, evaluator, device, n
     return {"train_epoch_s": [part * total / done], "eval_s": [time.perf_counter() - t1],
             "valid": {"ndcg_10": metrics["ndcg_10"], "hit_10": metrics["hr_10"]},
             "note": f"epoch extrapolated from {done}/{total} batches ({part:.1f}s)"}
+
+
+def eval_only(cfg, data, model, evaluator, device, passes: int) -> dict:  # noqa: ANN001
+    """Time ``passes`` full-ranking validation passes of the untrained model: the work of a pass
+    (encoder over every history, every item scored) does not depend on the weights."""
+    valid = EvalBatches(data.valid, int(cfg.max_len), device)
+    wall, cpu = [], []
+    for _ in range(passes):
+        sync(device)
+        t, c = time.perf_counter(), time.process_time()
+        metrics, _ = evaluator.evaluate(model, valid, beyond=False)
+        sync(device)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return {"train_epoch_s": [], "train_epoch_cpu_s": [], "eval_s": wall, "eval_cpu_s": cpu,
+            "valid": {"ndcg_10": metrics["ndcg_10"], "hit_10": metrics["hr_10"]},
+            "note": f"evaluation only, {passes} passes of the untrained model"}
 
 
 def write_atomic(a: argparse.Namespace) -> dict:
@@ -197,6 +216,7 @@ def main() -> None:
     ap.add_argument("--train-batches", type=int, default=0)
     ap.add_argument("--out", default="bench/out/atomic")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--eval-passes", type=int, default=0, help="recexp: no training, time this many evaluations")
     ap.add_argument("--stop-at", type=float, default=0.0, help="recexp: stop once valid NDCG@10 >= this")
     a = ap.parse_args()
     fn = {"recexp": run_recexp, "atomic": write_atomic, "rank1m": rank_1m}[a.kind]
