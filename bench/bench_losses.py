@@ -6,7 +6,8 @@
 The same model size and the same batches (one seeded shuffle of the Beauty preset's windows) are
 trained with each loss in turn; the losses alternate in ``--rounds`` rounds so that a change of
 machine load hits them alike, and each loss's step time is the median over all its timed steps
-(the first ``--warmup`` steps of each round are not timed). The step is the trainer's own
+(the first ``--warmup`` steps of each round are not timed), in wall-clock and in process CPU time
+(on a shared machine the CPU time varies less with other users' load). The step is the trainer's own
 (``training_loss``, backward, clipping, fused AdamW). Prints a table with ratios against ``ce``.
 """
 
@@ -65,14 +66,14 @@ def main() -> None:
             if len(batches) == a.warmup + a.batches:
                 break
         opt = torch.optim.AdamW(model.parameters(), lr=trainer.lr, fused=True)
-        runs[name] = (model, loss, sampler, batches, opt, trainer, [])
+        runs[name] = (model, loss, sampler, batches, opt, trainer, [], [])
     gen = torch.Generator().manual_seed(1)
     for _ in range(a.rounds):
         for name in names:
-            model, loss, sampler, batches, opt, trainer, times = runs[name]
+            model, loss, sampler, batches, opt, trainer, times, cpu = runs[name]
             model.train()
             for i, batch in enumerate(batches):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 value = training_loss(model, loss, sampler, batch, gen)
                 opt.zero_grad(set_to_none=True)
                 value.backward()
@@ -80,16 +81,17 @@ def main() -> None:
                 opt.step()
                 if i >= a.warmup:
                     times.append(time.perf_counter() - t0)
+                    cpu.append(time.process_time() - c0)
     m = sum(int((b.targets > 0).sum()) for b in runs[names[0]][3]) / len(runs[names[0]][3])
     print(f"machine: load average {os.getloadavg()}, torch threads {torch.get_num_threads()}, "
           f"{a.rounds} rounds x {a.batches} steps per loss, preset {a.preset}, ~{m:.0f} targets per batch")
-    ce = statistics.median(runs["ce"][6]) if "ce" in runs else None
-    print(f"{'loss':18} {'median step (ms)':>17} {'mean step (ms)':>15} {'vs ce':>7}")
+    med = {n: (statistics.median(runs[n][6]), statistics.median(runs[n][7])) for n in names}
+    ce = med.get("ce")
+    print(f"{'loss':18} {'median step (ms)':>17} {'vs ce':>7} {'median CPU (ms)':>16} {'CPU vs ce':>10}")
     for name in names:
-        t = runs[name][6]
-        med = statistics.median(t)
-        print(f"{name:18} {med * 1e3:17.1f} {statistics.fmean(t) * 1e3:15.1f} "
-              f"{(f'{med / ce:.2f}x' if ce else '-'):>7}")
+        w, c = med[name]
+        print(f"{name:18} {w * 1e3:17.1f} {(f'{w / ce[0]:.2f}x' if ce else '-'):>7} {c * 1e3:16.1f} "
+              f"{(f'{c / ce[1]:.2f}x' if ce else '-'):>10}")
 
 
 if __name__ == "__main__":
