@@ -91,7 +91,7 @@ def shapes(args: argparse.Namespace, log: Path) -> list[dict]:
 
 def print_shapes(rows: list[dict]) -> None:
     print(f"\n{'scale':9} {'loss':16} {'users':>7} {'items':>9} {'interact.':>10} {'targets/b':>9} "
-          f"{'step (s)':>8} {'step CPU s':>10} {'epoch (s)':>10} {'vs ce':>6} {'CPU vs ce':>9} {'eval (s)':>9} "
+          f"{'step (s)':>8} {'step CPU s':>10} {'CPU ms/1k tgt':>13} {'epoch (s)':>10} {'vs ce':>6} {'CPU vs ce':>9} {'eval (s)':>9} "
           f"{'RSS setup':>9} {'peak RSS':>9}")
     for r in rows:
         ce = next((x for x in rows if x["scale"] == r["scale"] and x["loss_name"] == "ce"), None)
@@ -99,6 +99,7 @@ def print_shapes(rows: list[dict]) -> None:
         rel_cpu = f"{r['step_cpu_s'] / ce['step_cpu_s']:.3f}" if ce else "-"
         print(f"{r['scale']:9} {r['loss_name']:16} {r['users']:>7} {r['items']:>9} {r['interactions']:>10} "
               f"{r['targets_per_batch']:>9.0f} {r['step_s']:8.2f} {r['step_cpu_s']:10.2f} "
+              f"{r['step_cpu_s'] / r['targets_per_batch'] * 1e6:13.1f} "
               f"{r['train_epoch_s'][0]:10.0f} {rel:>6} {rel_cpu:>9} "
               f"{r['eval_s'][0]:9.1f} {r['rss_after_setup_mb']:9.0f} {r['peak_rss_mb']:9.0f}")
     for r in rows:
