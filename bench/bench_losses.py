@@ -34,6 +34,8 @@ from recexp.training.trainer import training_loss  # noqa: E402
 LOSSES: dict[str, list[str]] = {
     "ce": ["loss=ce", "sampler=none"],
     "sce": ["experiment=beauty_sasrec_sce"],
+    "sce_32x64x256": ["experiment=beauty_sasrec_sce", "loss.n_buckets=32", "loss.bucket_size_y=256"],
+    "sce_64x64x128": ["experiment=beauty_sasrec_sce", "loss.n_buckets=64", "loss.bucket_size_y=128"],
     "sampled_softmax": ["loss=sampled_softmax", "sampler=uniform", "sampler.num_negatives=256",
                         "sampler.shared=true"],
 }
