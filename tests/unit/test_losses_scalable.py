@@ -9,7 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from recexp.errors import ConfigError
 from recexp.losses import CrossEntropy
-from recexp.losses_scalable import ScalableCE, _block_topk, hardest_negatives_ce, sce
+from recexp.losses_scalable import ScalableCE, _block_topk, _BucketCE, hardest_negatives_ce, sce
 
 
 def _data(M: int, N: int, D: int, seed: int = 0):  # noqa: ANN202
@@ -48,6 +48,20 @@ def test_fewer_negatives_lower_the_loss_and_keep_the_positive_out_of_them():
         got = sce(h, emb[1:], t - 1, nb, bx, by)
         assert float(got) <= float(full) + 1e-5
         assert float(got) > 0
+
+
+def test_fused_bucket_ce_gradients_match_finite_differences():
+    g = torch.Generator().manual_seed(6)
+    xb = torch.randn(3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    yb = torch.randn(3, 6, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    hit = torch.zeros(3, 4, 6, dtype=torch.bool)
+    hit[0, 1, 2] = hit[2, 3, 0] = True  # a query's own positive among the bucket's items
+    assert torch.autograd.gradcheck(lambda a, b, c: _BucketCE.apply(a, b, c, hit), (xb, yb, p))
+    # the value: softplus(logsumexp over the unmasked items - p)
+    logits = torch.bmm(xb, yb.transpose(1, 2)).masked_fill(hit, float("-inf"))
+    want = torch.nn.functional.softplus(torch.logsumexp(logits, 2) - p)
+    assert torch.allclose(_BucketCE.apply(xb, yb, p, hit), want)
 
 
 def test_shapes_and_gradient_flow():
