@@ -1,8 +1,8 @@
 """Scalable approximations of full softmax cross-entropy for large catalogues.
 
 ``sce``: Scalable Cross-Entropy (Mezentsev, Gusak, Oseledets & Frolov, "Scalable Cross-Entropy Loss
-for Sequential Recommendations with Large Item Catalogs", RecSys 2024, arXiv:2409.18721). Read from
-the authors' description and the RePlay implementation of it: ``n_buckets`` random directions
+for Sequential Recommendations with Large Item Catalogs", RecSys 2024, arXiv:2409.18721), from the
+paper's algorithm after reading a public PyTorch implementation: ``n_buckets`` random directions
 w_b (drawn fresh every step); bucket b holds the ``bucket_size_x`` queries and the
 ``bucket_size_y`` items whose projections on w_b are largest, i.e. pairs likely to have large dot
 products -- the hardest negatives, found without scoring every item for every query. Each query
