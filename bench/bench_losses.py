@@ -36,6 +36,8 @@ LOSSES: dict[str, list[str]] = {
     "sce": ["experiment=beauty_sasrec_sce"],
     "sce_32x64x256": ["experiment=beauty_sasrec_sce", "loss.n_buckets=32", "loss.bucket_size_y=256"],
     "sce_64x64x128": ["experiment=beauty_sasrec_sce", "loss.n_buckets=64", "loss.bucket_size_y=128"],
+    "sce_64x64x128_mix": ["experiment=beauty_sasrec_sce", "loss.n_buckets=64", "loss.bucket_size_y=128",
+                          "loss.mix_x=true"],
     "sampled_softmax": ["loss=sampled_softmax", "sampler=uniform", "sampler.num_negatives=256",
                         "sampler.shared=true"],
 }
