@@ -3,6 +3,7 @@
     python bench/bench_speed.py                                 # Beauty, SASRec, 1 epoch each, CPU
     python bench/bench_speed.py --models sasrec,gru4rec,bert4rec --epochs 2 --device cuda
     python bench/bench_speed.py --scale ml1m,ml20m-tenth,items-1m  # recexp only, growth with size
+    python bench/bench_speed.py --scale ml20m,items-1m --scale-losses ce,sce,sampled_softmax --train-batches 3
 
 Each measurement runs in its own subprocess (so peak memory is that run's alone): recexp through
 its real config (``conf/``, the ``experiment=`` preset) and RecBole 1.2.1 in a separate venv
@@ -51,6 +52,59 @@ SCALES: dict[str, dict] = {
     "ml20m-tenth": {"users": 13850, "items": 26700, "mean_length": 144.0, "min_length": 20,
                     "max_length": 2000, "max_len": 200},
 }
+
+
+# --scale-losses: the full-catalogue shapes, trainer steps on random sequences (bench_worker scale).
+# users, items, length distribution, model length, batch, and per-loss overrides. SCE's bucket sizes
+# follow the batch: n_buckets x bucket_size_x ~ 2x the targets of a batch (ML-20M: ~51k targets per
+# 256 windows of 200; items-1m: ~5k per 256 windows of 50), 256 negatives per query.
+SHAPES: dict[str, dict] = {
+    "ml20m": {"users": 138493, "items": 26744, "mean_length": 144.0, "min_length": 20, "max_length": 2000,
+              "max_len": 200, "batch_size": 256, "eval_users": 4096,
+              "sce": "loss=sce loss.n_buckets=128 loss.bucket_size_x=800 loss.bucket_size_y=256"},
+    "items-1m": {"users": 200000, "items": 1000000, "mean_length": 20.0, "min_length": 5, "max_length": 500,
+                 "max_len": 50, "batch_size": 256, "eval_users": 1024,
+                 "sce": "loss=sce loss.n_buckets=64 loss.bucket_size_x=160 loss.bucket_size_y=256"},
+}
+LOSS_OVERRIDES = {"ce": "loss=ce sampler=none",
+                  "sampled_softmax": "loss=sampled_softmax sampler=uniform sampler.num_negatives=256 "
+                                     "sampler.shared=true"}
+
+
+def shapes(args: argparse.Namespace, log: Path) -> list[dict]:
+    rows = []
+    for name in args.scale.split(","):
+        s = SHAPES[name]
+        for loss in args.scale_losses.split(","):
+            ov = s["sce"] if loss == "sce" else LOSS_OVERRIDES[loss]
+            n = args.ce_batches if loss == "ce" else (args.train_batches or 5)
+            res = json.loads(sh(worker_cmd("scale", users=s["users"], items=s["items"], mean_length=s["mean_length"],
+                                           min_length=s["min_length"], max_length=s["max_length"],
+                                           max_len=s["max_len"], batch_size=s["batch_size"],
+                                           eval_users=s["eval_users"], train_batches=n, device=args.device,
+                                           overrides=ov + " " + args.overrides), recexp_env(), log))
+            res["scale"], res["loss_name"] = name, loss
+            print(f"{name} {loss}: {res}", file=sys.stderr, flush=True)
+            rows.append(res)
+    return rows
+
+
+def print_shapes(rows: list[dict]) -> None:
+    print(f"\n{'scale':9} {'loss':16} {'users':>7} {'items':>9} {'interact.':>10} {'targets/b':>9} "
+          f"{'step (s)':>8} {'step CPU s':>10} {'CPU ms/1k tgt':>13} {'epoch (s)':>10} {'vs ce':>6} {'CPU vs ce':>9} {'eval (s)':>9} "
+          f"{'RSS setup':>9} {'peak RSS':>9}")
+    for r in rows:
+        ce = next((x for x in rows if x["scale"] == r["scale"] and x["loss_name"] == "ce"), None)
+        rel = f"{r['step_s'] / ce['step_s']:.3f}" if ce else "-"
+        rel_cpu = f"{r['step_cpu_s'] / ce['step_cpu_s']:.3f}" if ce else "-"
+        print(f"{r['scale']:9} {r['loss_name']:16} {r['users']:>7} {r['items']:>9} {r['interactions']:>10} "
+              f"{r['targets_per_batch']:>9.0f} {r['step_s']:8.2f} {r['step_cpu_s']:10.2f} "
+              f"{r['step_cpu_s'] / r['targets_per_batch'] * 1e6:13.1f} "
+              f"{r['train_epoch_s'][0]:10.0f} {rel:>6} {rel_cpu:>9} "
+              f"{r['eval_s'][0]:9.1f} {r['rss_after_setup_mb']:9.0f} {r['peak_rss_mb']:9.0f}")
+    for r in rows:
+        print(f"  {r['scale']} {r['loss_name']}: {r['note']}; eval measured {r['eval_part_s']:.2f} s "
+              f"({r['eval_cpu_part_s']:.2f} CPU s); RSS after training steps {r['rss_after_train_mb']:.0f} MB")
 
 
 def sh(cmd: list[str], env: dict | None = None, log: Path | None = None) -> str:
@@ -105,7 +159,9 @@ def compare(args: argparse.Namespace, log: Path) -> list[dict]:
             print(f"skip {name}: recexp has no conf/model/{name}.yaml on this branch", file=sys.stderr)
             continue
         overrides, rb_name = MODELS[name]
-        ours = json.loads(sh(worker_cmd("recexp", epochs=args.epochs,
+        only_eval = name in args.eval_only.split(",")
+        passes = args.eval_passes if only_eval else None
+        ours = json.loads(sh(worker_cmd("recexp", epochs=args.epochs, eval_passes=passes,
                                         overrides=" ".join(data_overrides + overrides + args.overrides.split())),
                              recexp_env(), log))
         print(f"recexp {name}: {ours}", file=sys.stderr)
@@ -115,8 +171,9 @@ def compare(args: argparse.Namespace, log: Path) -> list[dict]:
             atomic = BENCH / "out" / "atomic"
             sh(worker_cmd("atomic", out=atomic, overrides=" ".join(data_overrides)), recexp_env(), log)
             theirs = json.loads(sh([str(py), str(BENCH / "recbole_runner.py"), "--data-path", str(atomic),
-                                    "--dataset", "bench", "--model", rb_name, "--epochs", str(args.epochs),
-                                    "--device", args.device], None, log))
+                                    "--dataset", "bench", "--model", rb_name,
+                                    "--epochs", str(0 if only_eval else args.epochs),
+                                    "--eval-passes", str(args.eval_passes), "--device", args.device], None, log))
             print(f"recbole {rb_name}: {theirs}", file=sys.stderr)
         rows.append({"model": name, "recexp": ours, "recbole": theirs})
     return rows
@@ -157,7 +214,8 @@ def print_compare(rows: list[dict], args: argparse.Namespace) -> None:
                             ("full-rank eval (s)", mean(o["eval_s"]), mean(t.get("eval_s", []))),
                             ("full-rank eval (CPU s)", mean(o["eval_cpu_s"]), mean(t.get("eval_cpu_s", []))),
                             ("peak RSS (MB)", o["peak_rss_mb"], t.get("peak_rss_mb"))]:
-            print(f"{r['model']:10} {label:22} {a:12.2f} {b if b is not None else float('nan'):12.2f} "
+            print(f"{r['model']:10} {label:22} {a if a is not None else float('nan'):12.2f} "
+                  f"{b if b is not None else float('nan'):12.2f} "
                   f"{ratio(a, b):>9}")
         for m in ("ndcg_10", "hit_10"):
             b = t.get("valid", {}).get(m)
@@ -204,6 +262,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-recbole", action="store_true", help="time recexp only")
+    ap.add_argument("--eval-only", default="", help="comma-separated models timed on evaluation only (no "
+                    "training epoch, untrained weights: a pass costs the same), --eval-passes each side")
+    ap.add_argument("--eval-passes", type=int, default=2)
     ap.add_argument("--overrides", default="", help="extra recexp overrides, e.g. 'trainer.compile=true'")
     ap.add_argument("--ttq", type=float, default=0.0,
                     help="also time recexp SASRec to this valid NDCG@10 (e.g. 0.05) against RecBole's epochs")
@@ -211,6 +272,9 @@ def main() -> None:
     ap.add_argument("--ttq-recbole-epochs", type=int, default=18,
                     help="epochs RecBole's SASRec needs to reach --ttq (18 for .050 on Beauty, STACK-NOTES)")
     ap.add_argument("--scale", default="", help="run the scale benchmark instead: ml1m,ml20m-tenth,items-1m")
+    ap.add_argument("--scale-losses", default="",
+                    help="with --scale ml20m,items-1m: time these losses (ce,sce,sampled_softmax) on each shape")
+    ap.add_argument("--ce-batches", type=int, default=1, help="--scale-losses: timed steps of full CE")
     ap.add_argument("--train-batches", type=int, default=0,
                     help="scale runs: time this many batches and extrapolate the epoch (0: full epochs)")
     args = ap.parse_args()
@@ -220,13 +284,19 @@ def main() -> None:
     log = out_dir / f"bench-{stamp}.log"
     machine = {"cpu": (sh(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]) or "?").strip(),
                "cores": os.cpu_count(), "load_avg_start": os.getloadavg()}
-    rows = scale(args, log) if args.scale else compare(args, log)
+    if args.scale_losses:
+        rows = shapes(args, log)
+    else:
+        rows = scale(args, log) if args.scale else compare(args, log)
     ttq = time_to_quality(args, rows, log) if args.ttq and not args.scale else None
     machine["load_avg_end"] = os.getloadavg()
     result = {"args": vars(args), "machine": machine, "rows": rows, "time_to_quality": ttq}
     (out_dir / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2))
     print(f"machine: {machine}")
-    print_scale(rows) if args.scale else print_compare(rows, args)
+    if args.scale_losses:
+        print_shapes(rows)
+    else:
+        print_scale(rows) if args.scale else print_compare(rows, args)
     if ttq:
         ours, theirs = ttq["recexp_s"], ttq.get("recbole_s_estimate")
         print(f"\ntime to valid NDCG@10 >= {ttq['target']} (history not masked): recexp SASRec "

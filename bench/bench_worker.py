@@ -4,6 +4,8 @@ runs it and reads the JSON line it prints last.
     recexp  --epochs N --overrides "dataset=beauty model=sasrec ..." [--train-batches B]
     atomic  --out DIR --overrides "dataset=beauty"      # RecBole atomic files of recexp's split
     rank1m  [--device cpu]                              # streamed full ranking over 1M items
+    scale   --users U --items N --mean-length L --overrides "loss=sce" --train-batches B
+            # trainer steps + full ranking on random sequences of that shape, for one loss
 """
 
 from __future__ import annotations
@@ -92,7 +94,9 @@ def run_recexp(a: argparse.Namespace) -> dict:
            "threads": torch.get_num_threads(), "torch": torch.__version__}
     if device.type == "cuda":
         out["device"] = torch.cuda.get_device_name()
-    if a.train_batches:
+    if a.eval_passes:
+        out |= eval_only(cfg, data, model, evaluator, device, a.eval_passes)
+    elif a.train_batches:
         out |= partial_epoch(cfg, data, model, loss, sampler, trainer, evaluator, device, a.train_batches)
     else:
         cpu = CpuClock(evaluator, a.stop_at)
@@ -136,6 +140,23 @@ def partial_epoch(cfg, data, model, loss, sampler, trainer, evaluator, device, n
     return {"train_epoch_s": [part * total / done], "eval_s": [time.perf_counter() - t1],
             "valid": {"ndcg_10": metrics["ndcg_10"], "hit_10": metrics["hr_10"]},
             "note": f"epoch extrapolated from {done}/{total} batches ({part:.1f}s)"}
+
+
+def eval_only(cfg, data, model, evaluator, device, passes: int) -> dict:  # noqa: ANN001
+    """Time ``passes`` full-ranking validation passes of the untrained model: the work of a pass
+    (encoder over every history, every item scored) does not depend on the weights."""
+    valid = EvalBatches(data.valid, int(cfg.max_len), device)
+    wall, cpu = [], []
+    for _ in range(passes):
+        sync(device)
+        t, c = time.perf_counter(), time.process_time()
+        metrics, _ = evaluator.evaluate(model, valid, beyond=False)
+        sync(device)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return {"train_epoch_s": [], "train_epoch_cpu_s": [], "eval_s": wall, "eval_cpu_s": cpu,
+            "valid": {"ndcg_10": metrics["ndcg_10"], "hit_10": metrics["hr_10"]},
+            "note": f"evaluation only, {passes} passes of the untrained model"}
 
 
 def write_atomic(a: argparse.Namespace) -> dict:
@@ -189,17 +210,99 @@ def rank_1m(a: argparse.Namespace) -> dict:
             "note": f"ranks + top-20 of {n_users} random users (untrained model); no training"}
 
 
+def scale_run(a: argparse.Namespace) -> dict:
+    """Trainer steps and a full-ranking pass on random sequences of a given shape, for one loss.
+
+    Lengths are drawn like the synthetic generator's (``min + Exponential(mean - min)``, clipped),
+    items Zipf-like (rank^-0.8, so popular items repeat as in real logs). The first ``--warmup``
+    steps are not timed; the epoch is the mean of the next ``--train-batches`` steps times the
+    number of batches an epoch has; evaluation times ``--eval-users`` users (last item the
+    target, history masked) and is extrapolated to all users. Both extrapolations are stated."""
+    from recexp.data.seqs import EvalSet, Seqs
+    from recexp.eval.evaluator import FullRanking
+
+    rng = np.random.default_rng(0)
+    U, N = a.users, a.items
+    lens = np.clip(a.min_length + rng.exponential(a.mean_length - a.min_length, U).astype(np.int64),
+                   a.min_length, a.max_length)
+    w = np.arange(1, N + 1, dtype=np.float64) ** -0.8
+    items = rng.choice(N, size=int(lens.sum()), p=w / w.sum()) + 1  # (nnz,) 1..N
+    seqs = Seqs.from_lengths(np.arange(1, U + 1), lens, items, np.arange(len(items), dtype=np.float64))
+    ov = ["model=sasrec", "model.dropout=0.5", f"max_len={a.max_len}", "tracking=none", "device=cpu",
+          *a.overrides.split()]
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=ov)
+    seed_everything(0)
+    device = torch.device(a.device)
+    model = instantiate(cfg.model, num_items=N, num_users=U).to(device)
+    loss, sampler = build_loss_and_sampler(cfg, model)
+    if loss.requires == "sampled":
+        sampler.setup(torch.as_tensor(np.bincount(items, minlength=N + 1)), device)
+    windows = TrainWindows(seqs, a.max_len, device)
+    total = -(-len(windows) // a.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type in ("cpu", "cuda"))
+    gen = torch.Generator(device=device).manual_seed(1)
+    rss_setup = peak_rss_mb()
+    steps, steps_cpu, targets = [], [], []
+    for i, batch in enumerate(windows.iterate(a.batch_size, torch.Generator().manual_seed(0), shuffle=True)):
+        if i == a.warmup + a.train_batches:
+            break
+        sync(device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        value = training_loss(model, loss, sampler, batch, gen)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sync(device)
+        if i >= a.warmup:
+            steps.append(time.perf_counter() - t0)
+            steps_cpu.append(time.process_time() - c0)
+            targets.append(int((batch.targets > 0).sum()))
+    rss_train = peak_rss_mb()
+    E = min(a.eval_users, U)
+    hist = Seqs.from_lengths(np.arange(1, E + 1), lens[:E] - 1,
+                             np.concatenate([seqs.seq(u)[:-1] for u in range(E)]),
+                             np.zeros(int(lens[:E].sum() - E)))
+    ev = EvalSet(hist=hist, targets=np.array([seqs.seq(u)[-1] for u in range(E)]), target_times=np.zeros(E))
+    evaluator = FullRanking(ks=[10], metrics=["hr", "ndcg"])
+    valid = EvalBatches(ev, a.max_len, device)
+    sync(device)
+    t1, c1 = time.perf_counter(), time.process_time()
+    evaluator.evaluate(model, valid, beyond=False)
+    sync(device)
+    eval_part, eval_cpu = time.perf_counter() - t1, time.process_time() - c1
+    step = sum(steps) / len(steps)
+    return {"impl": "recexp", "users": U, "items": N, "interactions": int(lens.sum()), "loss": a.overrides,
+            "train_epoch_s": [step * total], "step_s": step, "step_cpu_s": sum(steps_cpu) / len(steps_cpu),
+            "eval_cpu_part_s": eval_cpu, "steps_timed": len(steps), "batches": total,
+            "targets_per_batch": sum(targets) / len(targets), "eval_s": [eval_part * U / E],
+            "eval_part_s": eval_part, "eval_users": E, "rss_after_setup_mb": rss_setup,
+            "rss_after_train_mb": rss_train, "peak_rss_mb": peak_rss_mb(),
+            "note": f"epoch = mean of {len(steps)} steps x {total} batches; eval = {E} users x {U / E:.1f}"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["recexp", "atomic", "rank1m"])
+    ap.add_argument("kind", choices=["recexp", "atomic", "rank1m", "scale"])
+    ap.add_argument("--users", type=int, default=0)
+    ap.add_argument("--items", type=int, default=0)
+    ap.add_argument("--mean-length", type=float, default=0)
+    ap.add_argument("--min-length", type=int, default=2)
+    ap.add_argument("--max-length", type=int, default=2000)
+    ap.add_argument("--max-len", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--eval-users", type=int, default=4096)
     ap.add_argument("--overrides", default="")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--train-batches", type=int, default=0)
     ap.add_argument("--out", default="bench/out/atomic")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--eval-passes", type=int, default=0, help="recexp: no training, time this many evaluations")
     ap.add_argument("--stop-at", type=float, default=0.0, help="recexp: stop once valid NDCG@10 >= this")
     a = ap.parse_args()
-    fn = {"recexp": run_recexp, "atomic": write_atomic, "rank1m": rank_1m}[a.kind]
+    fn = {"recexp": run_recexp, "atomic": write_atomic, "rank1m": rank_1m, "scale": scale_run}[a.kind]
     print(json.dumps(fn(a)), flush=True)
 
 

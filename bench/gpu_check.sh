@@ -18,3 +18,6 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 # 2. Beauty SASRec, 3 epochs (the first includes warm-up), recexp only
 "$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole
 "$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole --overrides "trainer.compile=true"
+# 3. Full CE against its scalable approximations at ML-20M shape and with 10^6 items (issue 20)
+"$PY" bench/bench_speed.py --device cuda --scale ml20m,items-1m --scale-losses ce,sce,sampled_softmax \
+  --train-batches 10 --ce-batches 5

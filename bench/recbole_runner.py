@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--eval-passes", type=int, default=1, help="with --epochs 0: evaluations to time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoint-dir", default="/tmp/recbole-bench-ckpt")
     a = ap.parse_args()
@@ -78,6 +79,13 @@ def main() -> None:
     cuda = torch.cuda.is_available() and a.device != "cpu"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     train_s, eval_s, train_cpu, eval_cpu, valid = [], [], [], [], {}
+    for _ in range(a.eval_passes if a.epochs == 0 else 0):  # evaluation only (untrained model)
+        sync()
+        t2, c2 = time.perf_counter(), time.process_time()
+        valid = trainer.evaluate(valid_data, load_best_model=False, show_progress=False)
+        sync()
+        eval_s.append(time.perf_counter() - t2)
+        eval_cpu.append(time.process_time() - c2)
     for epoch in range(a.epochs):
         sync()
         t1, c1 = time.perf_counter(), time.process_time()

@@ -99,6 +99,7 @@ RULES: dict[str, Num] = {
     "model.half_life": POS, "model.smoothing": NONNEG, "model.time_unit": POS, "model.neighbours": POS_INT,
     "model.prev_items": POS_INT,
     "loss.label_smoothing": Num(float, 0, 1, hi_open=True), "loss.reg": NONNEG, "loss.t": PROB,
+    "loss.n_buckets": POS_INT, "loss.bucket_size_*": POS_INT, "loss.item_block": POS_INT,
     "sampler.num_negatives": POS_INT, "sampler.extra_negatives": NONNEG_INT, "sampler.alpha": NONNEG,
     "split.min_length": POS_INT, "split.gap": POS, "split.min_history": NONNEG_INT,
     "split.min_session_length": POS_INT, "split.*_quantile": Num(float, 0, 1, lo_open=True, hi_open=True),

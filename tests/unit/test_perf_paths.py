@@ -65,3 +65,15 @@ def test_sasrec_query_equals_last_position_of_forward():
         b = Batch(seq=seq, users=torch.zeros(5, dtype=torch.long), times=torch.zeros(5, 10))
         with torch.no_grad():
             assert torch.allclose(model.query(b), model(b)[:, -1], atol=1e-5)
+
+
+def test_bert4rec_query_equals_mask_position_of_full_encoding():
+    from recexp.models.bert4rec import BERT4Rec
+
+    torch.manual_seed(0)
+    model = BERT4Rec(num_items=30, max_len=10, hidden_size=16).eval()
+    seq = torch.randint(1, 31, (5, 10))
+    seq[:2, :6] = 0  # left padding
+    b = Batch(seq=seq, users=torch.zeros(5, dtype=torch.long), times=torch.zeros(5, 10))
+    with torch.no_grad():
+        assert torch.allclose(model.query(b), model.encode(model.eval_input(seq))[:, -1], atol=1e-5)

@@ -148,7 +148,9 @@ class SASRec(SeqRecModel):
         causal = self.causal if causal is None else causal
         mask = attention_mask(seq, causal)
         for i, block in enumerate(self.blocks):
-            x = block(x, mask, last_only and causal and i == len(self.blocks) - 1)
+            # the last block's output at the last position needs only that query (keys and values
+            # still span every position), causal or not
+            x = block(x, mask, last_only and i == len(self.blocks) - 1)
         return self.ln(x[:, -1:] if last_only else x)
 
     def forward(self, batch: Batch) -> torch.Tensor:
