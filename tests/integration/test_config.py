@@ -59,3 +59,21 @@ def test_best_preset_per_dataset_instantiates(preset: str, dataset: str):
     loss, sampler = build_loss_and_sampler(cfg, model)
     assert loss.requires in ("full", "sampled") and sampler is not None
     assert instantiate(cfg.trainer).max_epochs > 0
+
+
+def test_same_as_presets_compose_to_the_best_presets_settings():
+    """docs/results/targets.yaml lets the README summary count a preset's runs for <dataset>_best
+    ("same_as"); that is only honest if both compose to the same config (tracking aside)."""
+    from omegaconf import OmegaConf
+
+    from tests.conftest import conf_dir
+
+    targets = OmegaConf.to_container(OmegaConf.load(conf_dir().parent / "docs" / "results" / "targets.yaml"))
+    pairs = [(f"{'ml100k' if ds == 'ml-100k' else ds}_best", other) for ds, t in targets.items()
+             for other in t.get("same_as", [])]
+    assert pairs, "no same_as entry to check"
+    for best, other in pairs:
+        a, b = (OmegaConf.to_container(compose_cfg([f"experiment={p}"]), resolve=True) for p in (best, other))
+        for c in (a, b):
+            c.pop("tracking", None)
+        assert a == b, (best, other)

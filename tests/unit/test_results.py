@@ -134,3 +134,27 @@ def test_a_key_added_later_groups_with_its_old_behaviour():
 
     rows = group_rows([run(0, {}), run(1, {"model.block": "pre_ln"}), run(2, {"model.block": "ligr"})], {})
     assert sorted(r.seeds for r in rows) == [[0, 1], [2]]
+
+
+def test_summary_is_one_row_per_dataset_for_its_best_preset(tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'a.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("best")
+    for seed, ndcg in ((0, 0.050), (1, 0.052), (2, 0.051)):
+        _run(client, exp, dataset="beauty", model="SASRec", loss="ce", seed=seed, ndcg=ndcg, hr=0.09, best=30,
+             epoch_s=[20.0], preset="beauty_best")
+    _run(client, exp, dataset="beauty", model="SASRec", loss="ce", seed=0, ndcg=0.06, hr=0.1, best=9,
+         epoch_s=[20.0], preset="beauty_esasrec")  # higher, but not the pinned preset
+    _run(client, exp, dataset="ml-100k", model="Markov", loss="ce", seed=0, ndcg=0.07, hr=0.15, best=0, epoch_s=[])
+    targets = tmp_path / "t.yaml"
+    targets.write_text("beauty: {ndcg_10: 0.055, hr_10: 0.095}\n")
+    out = tmp_path / "README.md"
+    out.write_text("intro\n<!-- recexp results: begin -->\nold\n<!-- recexp results: end -->\nrest\n")
+    assert main(["--uri", uri, "--summary", "--targets", str(targets), "--out", str(out)]) == 0
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| beauty")]
+    assert rows == ["| beauty | `recexp train experiment=beauty_best` | SASRec + ce | 3 | 0.0900 ± 0.0000 | "
+                    "**0.0510 ± 0.0010** | >= 0.055 / >= 0.095 |"]
+    text = out.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "ml-100k" not in text and "old" not in text
