@@ -4,7 +4,7 @@ One row per setting (dataset, model, loss, sampler, preset and every other confi
 the seed); its seeds are averaged: mean ± sample standard deviation of test HR/NDCG@10 over the
 seeds, the best validation epoch, the median training-epoch time.
 
-    recexp results --experiment issue16 --out docs/results_tables.md
+    recexp results --experiment issue16 --out tables.md
 
 The MLflow store lives under ``runs/`` (not in git), so a results document that must survive a new
 checkout keeps the runs it was built from as records: ``--records FILE`` (JSON lines: each run's
