@@ -158,3 +158,14 @@ def test_summary_is_one_row_per_dataset_for_its_best_preset(tmp_path: Path):
                     "**0.0510 ± 0.0010** | >= 0.055 / >= 0.095 |"]
     text = out.read_text()
     assert text.startswith("intro\n") and text.endswith("rest\n") and "ml-100k" not in text and "old" not in text
+
+
+def test_a_rerun_of_one_seed_counts_once():
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows
+
+    def run(rid: str, seed: int, t: int, ndcg: float) -> RunRecord:
+        return RunRecord(rid, "x", "1", t, {"seed": str(seed)}, {}, {"test/ndcg_10": ndcg, "test/hr_10": 0.1})
+
+    (row,) = group_rows([run("a", 0, 1, 0.05), run("b", 0, 2, 0.06), run("c", 1, 3, 0.07)], {})
+    assert row.seeds == [0, 1] and sorted(row.ndcg) == [0.06, 0.07]

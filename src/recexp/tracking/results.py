@@ -83,6 +83,12 @@ def group_rows(runs: list[RunRecord], epoch_times: dict[str, list[float]]) -> li
             groups[setting_key(r)].append(r)
     rows = []
     for members in groups.values():
+        # a setting rerun with the same seed counts once (the latest run): averaging both would
+        # weigh that seed twice
+        latest: dict[str, RunRecord] = {}
+        for m in sorted(members, key=lambda m: m.start_time):
+            latest[m.params.get("seed", "0")] = m
+        members = list(latest.values())
         first = members[0]
         rows.append(Row(
             dataset=first.tags.get("recexp.dataset", first.params.get("dataset.name", "?")),
