@@ -188,3 +188,13 @@ def test_evaluate_command_reproduces_the_runs_test_metrics(tmp_runs):
 def test_badly_typed_trainer_value_is_one_line(tiny_cfg, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         train(tiny_cfg(override, "tracking=none"), tmp_path / "a")
+
+
+def test_help_piped_into_a_reader_that_leaves_is_quiet(tmp_runs):
+    """`recexp --help | head -3`: the reader closes the pipe early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    p = subprocess.run(f"{sys.executable} -c 'from recexp.cli import main; raise SystemExit(main())' --help | head -1",
+                       shell=True, capture_output=True, text=True, env={**__import__("os").environ})
+    assert p.stdout.startswith("usage: recexp") and "Traceback" not in p.stderr, p.stderr

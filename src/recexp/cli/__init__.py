@@ -8,6 +8,7 @@ to :data:`VERBS`.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 
@@ -68,8 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     # run KILLED (the default SIGTERM action would leave it RUNNING forever)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(usage())
-        print(groups_text())
+        try:
+            print(usage())
+            print(groups_text())
+            sys.stdout.flush()
+        except BrokenPipeError:  # `recexp --help | head`: the reader left; no traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in VERBS:
