@@ -134,6 +134,11 @@ def test_a_key_added_later_groups_with_its_old_behaviour():
 
     rows = group_rows([run(0, {}), run(1, {"model.block": "pre_ln"}), run(2, {"model.block": "ligr"})], {})
     assert sorted(r.seeds for r in rows) == [[0, 1], [2]]
+    defaults = {"model.block": "pre_ln", "model.init": "xavier", "model.emb_scale": "True",
+                "model.positions": "from_end"}
+    rows = group_rows([run(0, {}), run(1, defaults), run(2, defaults | {"model.init": "normal"}),
+                       run(3, defaults | {"model.positions": "from_start"})], {})
+    assert sorted(r.seeds for r in rows) == [[0, 1], [2], [3]]
 
 
 def test_summary_is_one_row_per_dataset_for_its_best_preset(tmp_path: Path):

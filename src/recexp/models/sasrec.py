@@ -86,7 +86,26 @@ class LiGRBlock(nn.Module):
         return x + torch.sigmoid(self.gate2(x)) * self.drop(self.ffn(self.ln2(x)))
 
 
-BLOCKS = {"pre_ln": Block, "ligr": LiGRBlock}
+class PostLNBlock(nn.Module):
+    """Post-LayerNorm block (the original Transformer, and RecBole's SASRec): LayerNorm after each
+    residual sum, LN(x + drop(attn(x))) then LN(x + drop(ffn(x)))."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, heads, dropout)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        y = self.drop(self.attn(x, mask, last_only))
+        x = self.ln1((x[:, -1:] if last_only else x) + y)
+        return self.ln2(x + self.drop(self.ffn(x)))
+
+
+BLOCKS = {"pre_ln": Block, "ligr": LiGRBlock, "post_ln": PostLNBlock}
+INITS = ("xavier", "normal")
+POSITIONS = ("from_end", "from_start")
 
 
 def attention_mask(seq: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -102,10 +121,15 @@ def attention_mask(seq: torch.Tensor, causal: bool) -> torch.Tensor:
 class SASRec(SeqRecModel):
     def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
                  num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.2,
-                 causal: bool = True, extra_tokens: int = 0, block: str = "pre_ln") -> None:
+                 causal: bool = True, extra_tokens: int = 0, block: str = "pre_ln", init: str = "xavier",
+                 emb_scale: bool = True, positions: str = "from_end") -> None:
         super().__init__(num_items, num_users)
         if block not in BLOCKS:
             raise ConfigError(f"model.block={block!r}: expected one of {', '.join(BLOCKS)}")
+        if init not in INITS:
+            raise ConfigError(f"model.init={init!r}: expected one of {', '.join(INITS)}")
+        if positions not in POSITIONS:
+            raise ConfigError(f"model.positions={positions!r}: expected one of {', '.join(POSITIONS)}")
         for key, value in (("max_len", max_len), ("hidden_size", hidden_size), ("num_blocks", num_blocks),
                            ("num_heads", num_heads), ("ffn_dim", ffn_dim)):
             if value < 1:
@@ -120,14 +144,23 @@ class SASRec(SeqRecModel):
         self.pos_emb = nn.Embedding(max_len + 1, hidden_size)
         self.emb_drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(BLOCKS[block](hidden_size, num_heads, ffn_dim, dropout) for _ in range(num_blocks))
+        # pre-LN blocks end with a LayerNorm; post-LN blocks end normalised, and RecBole's layout
+        # normalises the embedding sum instead (LN(item + position), then dropout)
         self.ln = nn.LayerNorm(hidden_size)
-        self.scale = math.sqrt(hidden_size)
+        self.post_ln = block == "post_ln"
+        self.scale = math.sqrt(hidden_size) if emb_scale else 1.0
+        self.init, self.positions = init, positions
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """``xavier``: Xavier-normal matrices (the default). ``normal``: N(0, 0.02) for every
+        matrix and embedding, as BERT and RecBole's SASRec (``initializer_range`` 0.02)."""
         for name, p in self.named_parameters():
             if p.dim() > 1:
-                nn.init.xavier_normal_(p)
+                if self.init == "xavier":
+                    nn.init.xavier_normal_(p)
+                else:
+                    nn.init.normal_(p, 0.0, 0.02)
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
         with torch.no_grad():
@@ -142,16 +175,24 @@ class SASRec(SeqRecModel):
         if L > self.max_len:
             seq = seq[:, -self.max_len :]
             L = self.max_len
-        pos = torch.arange(self.max_len - L + 1, self.max_len + 1, device=seq.device)  # most recent = max_len
+        real = seq > 0
+        if self.positions == "from_end":
+            pos = torch.arange(self.max_len - L + 1, self.max_len + 1, device=seq.device)  # most recent = max_len
+        else:  # RecBole's: the window's first item is position 1, whatever its length (left padding skipped)
+            n = real.sum(1, keepdim=True)  # (B, 1)
+            pos = (torch.arange(1, L + 1, device=seq.device) - (L - n)).clamp(min=0)  # (B, L), padding -> 0
         x = self.item_emb(seq) * self.scale + self.pos_emb(pos)
-        x = self.emb_drop(x) * (seq > 0).unsqueeze(-1)
+        if self.post_ln:
+            x = self.ln(x)
+        x = self.emb_drop(x) * real.unsqueeze(-1)
         causal = self.causal if causal is None else causal
         mask = attention_mask(seq, causal)
         for i, block in enumerate(self.blocks):
             # the last block's output at the last position needs only that query (keys and values
             # still span every position), causal or not
             x = block(x, mask, last_only and i == len(self.blocks) - 1)
-        return self.ln(x[:, -1:] if last_only else x)
+        x = x[:, -1:] if last_only else x
+        return x if self.post_ln else self.ln(x)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.encode(batch.seq)

@@ -37,7 +37,8 @@ IGNORED = ("seed", "hypothesis", "tracking.", "paths.", "data_dir", "device", "t
 PRESET_TAG = "recexp.preset"
 # keys added to a model after runs were recorded, with the value that reproduces what those runs
 # did: (model class suffix, key, value). A run without the key is grouped as if it had that value.
-ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"),)
+ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"), ("sasrec.SASRec", "model.init", "xavier"),
+              ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"))
 
 
 @dataclass
