@@ -174,3 +174,22 @@ def test_a_rerun_of_one_seed_counts_once():
 
     (row,) = group_rows([run("a", 0, 1, 0.05), run("b", 0, 2, 0.06), run("c", 1, 3, 0.07)], {})
     assert row.seeds == [0, 1] and sorted(row.ndcg) == [0.06, 0.07]
+
+
+def test_other_protocols_get_their_own_table_and_never_meet_a_target():
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows, render
+
+    def run(seed: int, ndcg: float, mask: str) -> RunRecord:
+        params = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec",
+                  "eval._target_": "recexp.eval.evaluator.FullRanking", "eval.mask_history": mask}
+        return RunRecord(f"r{seed}{mask}", "x", "1", 0, params,
+                         {"recexp.model": "SASRec", "recexp.dataset": "beauty", "recexp.loss": "ce"},
+                         {"test/ndcg_10": ndcg, "test/hr_10": 0.1, "best_epoch": 3})
+
+    rows = group_rows([run(0, 0.05, "except_target"), run(0, 0.09, "none"), run(1, 0.03, "except_target")], {})
+    md = render(rows, "cmd", {"beauty": {"ndcg_10": 0.08}})
+    masked, unmasked = md.split("### beauty (eval.mask_history=none)")
+    assert "### beauty\n" in masked and "0.0400 ± 0.0141" in masked and "0.0900" not in masked
+    assert "**Target.** Best setting SASRec + ce, mean of 2 seed(s): NDCG@10 0.0400" in masked
+    assert "0.0900" in unmasked and "Target" not in unmasked
