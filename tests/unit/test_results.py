@@ -193,3 +193,17 @@ def test_other_protocols_get_their_own_table_and_never_meet_a_target():
     assert "### beauty\n" in masked and "0.0400 ± 0.0141" in masked and "0.0900" not in masked
     assert "**Target.** Best setting SASRec + ce, mean of 2 seed(s): NDCG@10 0.0400" in masked
     assert "0.0900" in unmasked and "Target" not in unmasked
+
+
+def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows
+
+    def run(seed: int, pretrained: str) -> RunRecord:
+        params = {"seed": str(seed), "model._target_": "recexp.models.s3rec.S3Rec", "model.pretrained": pretrained,
+                  "pretrain.epochs": "30"}
+        return RunRecord(f"r{seed}{pretrained}", "x", "1", 0, params, {"recexp.model": "S3Rec"},
+                         {"test/ndcg_10": 0.05, "test/hr_10": 0.1})
+
+    rows = group_rows([run(0, "aaa"), run(1, "bbb"), run(2, "None")], {})
+    assert sorted(r.seeds for r in rows) == [[0, 1], [2]]  # from scratch stays apart

@@ -77,6 +77,9 @@ def setting_key(run: RunRecord) -> tuple[tuple[str, str], ...]:
     for target, key, value in ADDED_KEYS:
         if run.params.get("model._target_", "").endswith(target):
             kept.setdefault(key, value)
+    if kept.get("model.pretrained") not in (None, "", "None", "null"):
+        # the id of the pre-training run differs per seed; what it did is in the pretrain.* params
+        kept["model.pretrained"] = "pretrained"
     kept[PRESET_TAG] = run.tags.get(PRESET_TAG, "")
     return tuple(sorted(kept.items()))
 
