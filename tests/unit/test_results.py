@@ -197,7 +197,7 @@ def test_other_protocols_get_their_own_table_and_never_meet_a_target():
 
 def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
     from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows
+    from recexp.tracking.results import group_rows, render_summary
 
     def run(seed: int, pretrained: str) -> RunRecord:
         params = {"seed": str(seed), "model._target_": "recexp.models.s3rec.S3Rec", "model.pretrained": pretrained,
@@ -207,3 +207,6 @@ def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
 
     rows = group_rows([run(0, "aaa"), run(1, "bbb"), run(2, "None")], {})
     assert sorted(r.seeds for r in rows) == [[0, 1], [2]]  # from scratch stays apart
+    for r in rows:
+        r.dataset, r.preset = "beauty", "beauty_best" if len(r.seeds) == 2 else "other"
+    assert "`recexp pretrain experiment=beauty_best` | S3Rec" in render_summary(rows, "cmd")

@@ -215,7 +215,8 @@ def render_summary(rows: list[Row], command: str, targets: dict | None = None) -
         r = max(merged.values(), key=lambda x: len(x.seeds))
         want = f">= {t['ndcg_10']:g} / >= {t['hr_10']:g}" if "ndcg_10" in t and "hr_10" in t else "-"
         trained = any(e != 0 for e in r.best_epochs) or bool(r.epoch_s)
-        out.append(f"| {ds} | `recexp train experiment={r.preset}` | {r.model}{' + ' + r.loss if trained else ''} | "
+        verb = "pretrain" if r.params.get("model.pretrained") == "pretrained" else "train"  # pre-train + fine-tune
+        out.append(f"| {ds} | `recexp {verb} experiment={r.preset}` | {r.model}{' + ' + r.loss if trained else ''} | "
                    f"{len(r.seeds)} | {mean_spread(r.hr)} | **{mean_spread(r.ndcg)}** | {want} |")
     return "\n".join(out)
 
