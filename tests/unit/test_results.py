@@ -210,3 +210,17 @@ def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
     for r in rows:
         r.dataset, r.preset = "beauty", "beauty_best" if len(r.seeds) == 2 else "other"
     assert "`recexp pretrain experiment=beauty_best` | S3Rec" in render_summary(rows, "cmd")
+
+
+def test_each_row_names_only_what_it_changes_against_the_reference_row():
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import differing, group_rows
+
+    def run(seed: int, **params: str) -> RunRecord:
+        p = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec", "model.a": "1", "model.b": "1"}
+        return RunRecord(f"r{seed}{params}", "x", "1", 0, p | {f"model.{k}": v for k, v in params.items()},
+                         {"recexp.model": "SASRec"}, {"test/ndcg_10": 0.05, "test/hr_10": 0.1})
+
+    rows = group_rows([run(0), run(1), run(0, a="2"), run(0, b="3")], {})
+    notes = {tuple(r.seeds) + tuple(sorted(r.params.items())): differing(rows)[i] for i, r in enumerate(rows)}
+    assert sorted(notes.values()) == ["model.a=1 model.b=1", "model.a=2", "model.b=3"]

@@ -129,16 +129,21 @@ def mean_spread(xs: list[float]) -> str:
 
 
 def differing(rows: list[Row]) -> dict[int, str]:
-    """For rows that share dataset, model, loss, sampler and preset, the params that tell them
-    apart (``trainer.lr=0.01``), keyed by row index; other rows get nothing."""
+    """For rows that share dataset, protocol, model, loss, sampler and preset, the params that tell
+    them apart (``trainer.lr=0.01``), keyed by row index; other rows get nothing. The group's
+    reference row (the most seeds, then the best) shows its value of every key that varies in the
+    group; each other row only the keys where it differs from the reference."""
     same: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         same[(r.dataset, r.protocol, r.model, r.loss, r.sampler, r.preset)].append(i)
     notes: dict[int, str] = {}
     for idx in (v for v in same.values() if len(v) > 1):
-        keys = sorted({k for i in idx for k in rows[i].params}
-                      - {k for k in rows[idx[0]].params if all(rows[i].params.get(k) == rows[idx[0]].params[k] for i in idx)})
+        ref = max(idx, key=lambda i: (len(rows[i].seeds), statistics.fmean(rows[i].ndcg)))
+        base = rows[ref].params
+        varying = sorted({k for i in idx for k in rows[i].params}
+                         - {k for k in base if all(rows[i].params.get(k) == base[k] for i in idx)})
         for i in idx:
+            keys = varying if i == ref else [k for k in varying if rows[i].params.get(k) != base.get(k)]
             notes[i] = " ".join(f"{k}={rows[i].params.get(k, '-')}" for k in keys)
     return notes
 
