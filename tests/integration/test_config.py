@@ -77,3 +77,30 @@ def test_same_as_presets_compose_to_the_best_presets_settings():
         for c in (a, b):
             c.pop("tracking", None)
         assert a == b, (best, other)
+
+
+def test_beauty_sasrec_bce_is_the_measured_command():
+    """The preset names the settings of the run that met issue 16's BCE target; that run was made
+    with beauty_loss_sampler and overrides, so both must compose to one config."""
+    from omegaconf import OmegaConf, open_dict
+
+    measured = ["experiment=beauty_loss_sampler", "loss=bce", "sampler=uniform", "sampler.exclude=history",
+                "trainer.max_epochs=400", "trainer.patience=20", "model.block=post_ln", "model.init=normal",
+                "model.emb_scale=false"]
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from tests.conftest import conf_dir
+
+    def resolved(overrides: list[str]) -> dict:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)  # beauty_loss_sampler reads hydra:runtime.choices.loss
+        with open_dict(cfg):
+            cfg.pop("hydra")
+        out = OmegaConf.to_container(cfg, resolve=True)
+        for key in ("tracking", "negatives"):  # negatives: the per-loss table, applied to sampler.*
+            out.pop(key, None)
+        return out
+
+    assert resolved(["experiment=beauty_sasrec_bce"]) == resolved(measured)
