@@ -224,3 +224,27 @@ def test_each_row_names_only_what_it_changes_against_the_reference_row():
     rows = group_rows([run(0), run(1), run(0, a="2"), run(0, b="3")], {})
     notes = {tuple(r.seeds) + tuple(sorted(r.params.items())): differing(rows)[i] for i, r in enumerate(rows)}
     assert sorted(notes.values()) == ["model.a=1 model.b=1", "model.a=2", "model.b=3"]
+
+
+def test_summary_finds_the_best_presets_runs_by_what_they_ran_not_their_preset_name():
+    """The README headline shows the runs whose recorded params are exactly what
+    `experiment=<dataset>_best` composes to now, under whatever preset they ran; a run that
+    differs in one value is not counted."""
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows, preset_params, render_summary
+
+    setting = preset_params("toys_best")
+    assert setting and setting["dataset.name"] == "toys" and "seed" not in setting
+    assert preset_params("no_such_preset") is None
+
+    def run(seed: int, ndcg: float, preset: str, **changed: str) -> RunRecord:
+        params = setting | {"seed": str(seed), "data.users": "19412", "tracking.experiment": "x"} | changed
+        return RunRecord(f"r{seed}{preset}{changed}", "x", "1", seed, params,
+                         {"recexp.model": "SASRec", "recexp.dataset": "toys", "recexp.loss": "ce",
+                          "recexp.preset": preset}, {"test/ndcg_10": ndcg, "test/hr_10": 0.1, "best_epoch": 9})
+
+    rows = group_rows([run(0, 0.050, "toys_sasrec"), run(1, 0.052, "toys_best"), run(2, 0.054, "toys_best"),
+                       run(3, 0.090, "toys_best", **{"model.hidden_size": "999"})], {})
+    line = render_summary(rows, "cmd", None, {"toys": setting}).splitlines()[-1]
+    assert line.startswith("| toys | `recexp train experiment=toys_best` | SASRec + ce | 3 |")
+    assert "0.0520 ± 0.0020" in line  # seeds 0-2 pooled across preset names, the changed run left out
