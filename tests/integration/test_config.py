@@ -104,9 +104,12 @@ def test_presets_are_the_commands_their_runs_used(preset: str):
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)  # beauty_loss_sampler reads hydra:runtime.choices.loss
-        with open_dict(cfg):
-            cfg.pop("hydra")
-        out = OmegaConf.to_container(cfg, resolve=True)
+        try:
+            with open_dict(cfg):
+                cfg.pop("hydra")
+            out = OmegaConf.to_container(cfg, resolve=True)
+        finally:  # later tests compose configs of their own: leave no choices behind
+            HydraConfig.instance().cfg = None
         for key in ("tracking", "negatives"):  # negatives: the per-loss table, applied to sampler.*
             out.pop(key, None)
         return out

@@ -116,8 +116,9 @@ def preset_params(name: str) -> dict[str, str] | None:
         flat = flatten(OmegaConf.to_container(cfg, resolve=True))
     except Exception:  # noqa: BLE001 - no such preset, or one that needs more than its name
         return None
-    finally:
+    finally:  # leave no Hydra state behind: later compositions in this process read it
         GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
     params = {k: "" if v is None else str(v)[:5000] for k, v in flat.items()}
     kept = setting_params(params)
     if params.get("pretrain.finetune") == "True":  # `recexp pretrain`: the fine-tune run names its pre-training
