@@ -86,16 +86,9 @@ class LiGRBlock(nn.Module):
         return x + torch.sigmoid(self.gate2(x)) * self.drop(self.ffn(self.ln2(x)))
 
 
-class PostLNBlock(nn.Module):
-    """Post-LayerNorm block (the original Transformer, and RecBole's SASRec): LayerNorm after each
-    residual sum, LN(x + drop(attn(x))) then LN(x + drop(ffn(x)))."""
-
-    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float) -> None:
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = SelfAttention(dim, heads, dropout)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
-        self.drop = nn.Dropout(dropout)
+class PostLNBlock(Block):
+    """Post-LayerNorm block (the original Transformer, and RecBole's SASRec): the same layers as
+    :class:`Block`, with LayerNorm after each residual sum, LN(x + drop(attn(x))) then LN(x + drop(ffn(x)))."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         y = self.drop(self.attn(x, mask, last_only))
