@@ -248,3 +248,11 @@ def test_summary_finds_the_best_presets_runs_by_what_they_ran_not_their_preset_n
     line = render_summary(rows, "cmd", None, {"toys": setting}).splitlines()[-1]
     assert line.startswith("| toys | `recexp train experiment=toys_best` | SASRec + ce | 3 |")
     assert "0.0520 ± 0.0020" in line  # seeds 0-2 pooled across preset names, the changed run left out
+
+
+def test_a_missing_records_file_is_one_line_unless_it_is_being_created(tmp_path: Path, capsys: pytest.CaptureFixture):
+    missing = tmp_path / "nope.jsonl"
+    assert main(["--records", str(missing), "--records-only"]) == 2
+    assert capsys.readouterr().err.strip() == f"recexp results: error: --records {missing}: no such file"
+    uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["--uri", uri, "--records", str(missing), "--save-records", "--out", str(tmp_path / "t.md")]) == 0

@@ -419,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         flag = "--save-records" if args.save_records else "--records-only"
         print(f"recexp results: error: {flag} needs --records FILE", file=sys.stderr)
         return 2
+    if args.records and not args.records.exists() and not args.save_records:
+        # only --save-records may start a new records file; reading one that is not there is a typo
+        print(f"recexp results: error: --records {args.records}: no such file", file=sys.stderr)
+        return 2
     try:
         saved = load_records(args.records) if args.records else []
         if args.experiment:  # the selection applies to saved records too
