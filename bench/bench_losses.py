@@ -38,6 +38,8 @@ LOSSES: dict[str, list[str]] = {
     "sce_64x64x128": ["experiment=beauty_sasrec_sce", "loss.n_buckets=64", "loss.bucket_size_y=128"],
     "sce_64x64x128_mix": ["experiment=beauty_sasrec_sce", "loss.n_buckets=64", "loss.bucket_size_y=128",
                           "loss.mix_x=true"],
+    "rece": ["loss=rece", "sampler=none"],
+    "rece_r2": ["loss=rece", "sampler=none", "loss.rounds=2"],
     "sampled_softmax": ["loss=sampled_softmax", "sampler=uniform", "sampler.num_negatives=256",
                         "sampler.shared=true"],
 }

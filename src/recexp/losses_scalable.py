@@ -152,3 +152,103 @@ class ScalableCE(FullLoss):
         (M,) in 1..N."""
         return sce(h, items[1:], targets - 1, self.n_buckets, self.bucket_size_x, self.bucket_size_y,
                    self.mix_x, self.item_block)
+
+
+def _bucket_of(dirs: torch.Tensor, x: torch.Tensor, block: int) -> torch.Tensor:
+    """(R, n) index of the direction among ``dirs`` (R, n_b, D) with the largest projection of each
+    row of ``x`` (n, D), ``block`` rows at a time: memory (block, R * n_b), never (R, n_b, n)."""
+    R, nb, D = dirs.shape
+    flat = dirs.reshape(R * nb, D).T  # (D, R * n_b): one matmul per block, argmax along the last dim
+    return torch.cat([(x[s : s + block] @ flat).view(-1, R, nb).argmax(2) for s in range(0, x.shape[0], block)]).T
+
+
+def rece(h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, n_buckets: int = 0,
+         buckets_per_chunk: int = 1, n_extra_chunks: int = 1, rounds: int = 1,
+         item_block: int = 65_536) -> torch.Tensor:
+    """Reduced cross-entropy of queries ``h`` (M, D) against ``items`` (N, D), ``targets`` (M,)
+    0-based into ``items``: each round, queries and items are sorted by their nearest of
+    ``n_buckets`` random directions and cut into n_buckets / buckets_per_chunk equal chunks;
+    a query's negatives are the items of its chunk and of the ``n_extra_chunks`` chunks on either
+    side, over all rounds, each counted once. ``n_buckets=0``: the paper's balance of bucketing
+    and logits, sqrt(4 * buckets_per_chunk * (1 + 2 * n_extra_chunks) * min(M, N)).
+
+    Each round's logits stay in chunk order, (chunks, queries per chunk, candidates), and are
+    reduced there to one logsumexp per query; rounds meet only as (M,) vectors. An item already
+    met in an earlier round is known without sorting: it lies within ``n_extra_chunks`` of the
+    query's chunk in that round's order (the reference implementation sorts the candidate ids)."""
+    M, D = h.shape
+    N = items.shape[0]
+    R, E = rounds, n_extra_chunks
+    nb = n_buckets or max(1, int((4 * buckets_per_chunk * (1 + 2 * E) * min(M, N)) ** 0.5))
+    nc = max(1, min(nb // buckets_per_chunk, M, N))  # chunks (a chunk holds >= 1 query and item)
+    cx, cy = -(-M // nc), -(-N // nc)  # ceil: the last chunk is padded
+    W = (2 * E + 1) * cy  # candidate negatives per query and round
+    pos = (h * items.index_select(0, targets)).sum(1)  # (M,)
+    ar = torch.arange(max(M, N), device=h.device)
+    with torch.no_grad():  # the bucketing is not differentiated (as in the paper)
+        dirs = torch.randn(R, nb, D, device=h.device)
+        xo = _bucket_of(dirs, h.detach().float(), item_block).argsort(dim=1, stable=True)  # (R, M)
+        yo = _bucket_of(dirs, items.detach().float(), item_block).argsort(dim=1, stable=True)  # (R, N)
+        x_chunk = torch.empty_like(xo).scatter_(1, xo, ar[:M].expand(R, M))  # (R, M) slot of each query ...
+        slot = x_chunk.clone()
+        x_chunk //= cx  # ... and its chunk
+        y_chunk = torch.empty_like(yo).scatter_(1, yo, ar[:N].expand(R, N)) // cy  # (R, N)
+        xo = F.pad(xo, (0, nc * cx - M)).view(R, nc, cx)  # padding slots repeat query 0, never read
+        yo = F.pad(yo, (0, nc * cy - N), value=-1).view(R, nc, cy)  # -1: no item
+        # ids of each chunk's candidates: its own items and E chunks either side (-1 beyond the ends)
+        ids = F.pad(yo, (0, 0, E, E), value=-1).unfold(1, 2 * E + 1, 1).transpose(2, 3).reshape(R, nc, 1, W)
+    terms = [pos.float()]
+    for r in range(R):
+        with torch.no_grad():
+            q = xo[r].unsqueeze(2)  # (nc, cx, 1) the query in each slot
+            drop = (ids[r] < 0) | (ids[r] == targets[q])  # no item, or the query's own positive
+            for e in range(r):  # met in round e already: within E chunks of the query there
+                drop |= (y_chunk[e][ids[r].clamp(min=0)] - x_chunk[e][q]).abs_() <= E
+        xb = h.index_select(0, xo[r].flatten()).view(nc, cx, D)
+        yb = items.index_select(0, yo[r].clamp(min=0).flatten()).view(nc, cy, D)
+        parts = []
+        for o in range(-E, E + 1):  # chunk c against chunk c + o: no padded copy of the item table
+            lo, hi = max(0, -o), nc - max(0, o)
+            part = torch.bmm(xb[lo:hi], yb[lo + o : hi + o].transpose(1, 2)) if hi > lo else xb.new_empty(0, cx, cy)
+            parts.append(F.pad(part, (0, 0, 0, 0, lo, nc - hi), value=float("-inf")))
+        logits = torch.cat(parts, 2).float().masked_fill(drop, float("-inf"))  # (nc, cx, W)
+        terms.append(torch.logsumexp(logits, 2).view(-1).index_select(0, slot[r]))  # (M,) this round's negatives
+    lse = torch.logsumexp(torch.stack(terms, 1), 1)  # over [positive, every round's negatives]
+    return (lse - terms[0]).mean()
+
+
+class ReducedCE(FullLoss):
+    """RECE (Gusak, Mezentsev, Oseledets & Frolov, "RECE: Reduced Cross-Entropy Loss for
+    Large-Catalogue Sequential Recommenders", CIKM 2024, arXiv:2408.02354): softmax CE over the
+    negatives that share an LSH-like chunk with the query (items and queries sorted by their nearest
+    random direction), over several rounds; see :func:`rece`. Every query is covered (unlike SCE's
+    buckets), and with one chunk it is exactly full CE."""
+
+    name = "rece"
+
+    def __init__(self, n_buckets: int = 0, buckets_per_chunk: int = 1, n_extra_chunks: int = 1, rounds: int = 1,
+                 item_block: int = 65_536, num_items: int = 0) -> None:
+        super().__init__()
+        for key, value, low in (("n_buckets", n_buckets, 0), ("buckets_per_chunk", buckets_per_chunk, 1),
+                                ("n_extra_chunks", n_extra_chunks, 0), ("rounds", rounds, 1),
+                                ("item_block", item_block, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"loss.{key}={value!r}: expected an integer >= {low}")
+        self.n_buckets, self.buckets_per_chunk = n_buckets, buckets_per_chunk
+        self.n_extra_chunks, self.rounds, self.item_block = n_extra_chunks, rounds, item_block
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # models without an item table already built the full logits: nothing to save, exact CE
+        return F.cross_entropy(logits.float(), targets)
+
+    def from_queries(self, h: torch.Tensor, targets: torch.Tensor, model: Scorer) -> torch.Tensor:
+        table = dot_product_items(model)
+        if table is None:
+            return super().from_queries(h, targets, model)
+        return self.from_embeddings(h, table, targets)
+
+    def from_embeddings(self, h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``h`` (M, D), ``items`` (N+1, D) with row 0 = padding (never a candidate), ``targets``
+        (M,) in 1..N."""
+        return rece(h, items[1:], targets - 1, self.n_buckets, self.buckets_per_chunk, self.n_extra_chunks,
+                    self.rounds, self.item_block)

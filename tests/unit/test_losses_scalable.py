@@ -9,7 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from recexp.errors import ConfigError
 from recexp.losses import CrossEntropy
-from recexp.losses_scalable import ScalableCE, _block_topk, _BucketCE, hardest_negatives_ce, sce
+from recexp.losses_scalable import ReducedCE, ScalableCE, _block_topk, _BucketCE, hardest_negatives_ce, rece, sce
 
 
 def _data(M: int, N: int, D: int, seed: int = 0):  # noqa: ANN202
@@ -163,4 +163,104 @@ def test_the_trainer_takes_the_bucketed_path_for_dot_product_models(monkeypatch)
     batch = Batch(seq=seq, users=torch.zeros(2, dtype=torch.long), times=torch.zeros(seq.shape),
                   targets=torch.tensor([[0, 2, 3, 4, 5, 6], [0, 0, 8, 9, 10, 11]]))
     value = training_loss(model, ls.ScalableCE(n_buckets=2, bucket_size_x=4, bucket_size_y=8), None, batch, None)
+    assert calls and torch.isfinite(value)
+
+
+# --- RECE ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_rece_with_one_chunk_is_full_ce_and_counts_repeats_once(rounds):
+    # one chunk: every query meets every item in every round; with 3 rounds each item is a
+    # candidate 3 times and must still enter the softmax once
+    h, emb, t = _data(37, 50, 8)
+    ref = CrossEntropy().from_embeddings(h, emb, t)
+    ref_g = torch.autograd.grad(ref, [h, emb])
+    got = ReducedCE(n_buckets=4, buckets_per_chunk=4, rounds=rounds, item_block=7).from_embeddings(h, emb, t)
+    got_g = torch.autograd.grad(got, [h, emb])
+    assert torch.allclose(got, ref, atol=1e-5)
+    for a, b in zip(got_g, ref_g, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_rece_candidates_are_chunk_neighbours_and_exclude_the_positive():
+    # a subset of full CE's terms per query, positive once: the mean is below full CE; with enough
+    # extra chunks to span the whole catalogue it is full CE again
+    torch.manual_seed(0)
+    h, emb, t = _data(64, 500, 8, seed=3)
+    full = CrossEntropy().from_embeddings(h, emb, t)
+    part = rece(h, emb[1:], t - 1, n_buckets=16, n_extra_chunks=0, rounds=1)
+    assert 0 < float(part) < float(full)
+    spans = rece(h, emb[1:], t - 1, n_buckets=16, n_extra_chunks=15, rounds=1)
+    assert torch.allclose(spans, full, atol=1e-5)
+
+
+def test_rece_finds_harder_negatives_than_uniform_ones():
+    # queries that point at clusters of items: the chunked negatives must carry more of the softmax
+    # mass than as many uniformly drawn ones (what makes RECE an approximation of CE, not sampling)
+    g = torch.Generator().manual_seed(7)
+    centres = torch.randn(100, 16, generator=g) * 3
+    items = centres.repeat_interleave(20, 0) + torch.randn(2000, 16, generator=g) * 0.5  # (2000, 16)
+    t = torch.randint(0, 2000, (256,), generator=g)
+    h = items[t] + torch.randn(256, 16, generator=g) * 0.5
+    torch.manual_seed(0)
+    hard = float(rece(h, items, t, n_buckets=32, n_extra_chunks=1, rounds=2))
+    k = 2 * 3 * -(-2000 // 32)  # as many candidates per query (2 rounds x 3 chunks), drawn uniformly
+    neg = torch.randint(0, 2000, (256, k), generator=g)
+    p = (h * items[t]).sum(1, keepdim=True)
+    logits = torch.einsum("md,mkd->mk", h, items[neg]).masked_fill(neg == t.unsqueeze(1), float("-inf"))
+    uniform = float((torch.logsumexp(torch.cat([p, logits], 1), 1) - p.squeeze(1)).mean())
+    full = float(CrossEntropy().from_embeddings(h, torch.cat([torch.zeros(1, 16), items]), t + 1))
+    assert uniform < hard <= full + 1e-5
+    assert full - hard < 0.5 * (full - uniform)  # closer to full CE than uniform negatives get
+
+
+def test_rece_shapes_gradients_and_padding_row():
+    torch.manual_seed(0)
+    h, emb, t = _data(300, 5000, 16, seed=1)
+    loss = ReducedCE().from_embeddings(h, emb, t)
+    assert loss.shape == () and torch.isfinite(loss)
+    gh, ge = torch.autograd.grad(loss, [h, emb])
+    assert (gh.abs().sum(1) > 0).all()  # every query is covered
+    assert ge[0].abs().max() == 0  # the padding row is never a candidate
+
+
+def test_rece_memory_is_bounded_for_a_million_items():
+    M, N, D = 512, 1_000_000, 8
+    h, emb, t = _data(M, N, D, seed=5)
+    with _Largest() as mode:
+        loss = ReducedCE(rounds=2, item_block=32_768).from_embeddings(h, emb, t)  # auto buckets
+        loss.backward()
+    # a round's logits are (M, 3 N / chunks) with sqrt(12 M) chunks: ~N sqrt(M) / 1.2, here 4% of the
+    # (M, N) logits of full CE; the rounds run one after the other, so they do not add up
+    assert mode.largest <= M * N // 20
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("key,value", [("n_buckets", -1), ("rounds", 0), ("n_extra_chunks", 1.5),
+                                       ("buckets_per_chunk", True)])
+def test_rece_bad_values_are_config_errors(key, value):
+    with pytest.raises(ConfigError, match=f"loss.{key}="):
+        ReducedCE(**{key: value})
+
+
+def test_rece_composes_and_the_trainer_takes_its_route(monkeypatch):
+    import recexp.losses_scalable as ls
+    from recexp.data.batches import Batch
+    from recexp.models.sasrec import SASRec
+    from recexp.training.trainer import training_loss
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["loss=rece"])
+    from hydra.utils import instantiate
+    assert instantiate(cfg.loss, num_items=10).requires == "full"
+    calls = []
+    real = ls.rece
+    monkeypatch.setattr(ls, "rece", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    model = SASRec(num_items=50, max_len=6, hidden_size=8, num_heads=1, dropout=0.0)
+    model.score = lambda *a, **k: (_ for _ in ()).throw(AssertionError("full logits formed"))  # type: ignore[method-assign]
+    seq = torch.tensor([[0, 1, 2, 3, 4, 5], [0, 0, 7, 8, 9, 10]])
+    batch = Batch(seq=seq, users=torch.zeros(2, dtype=torch.long), times=torch.zeros(seq.shape),
+                  targets=torch.tensor([[0, 2, 3, 4, 5, 6], [0, 0, 8, 9, 10, 11]]))
+    value = training_loss(model, ls.ReducedCE(), None, batch, None)
     assert calls and torch.isfinite(value)
