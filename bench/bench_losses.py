@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_worker import load  # noqa: E402
 
 from recexp.data.batches import TrainWindows  # noqa: E402
-from recexp.run import build_loss_and_sampler, seed_everything  # noqa: E402
+from recexp.parts import build_loss_and_sampler, seed_everything  # noqa: E402
 from recexp.training.trainer import training_loss  # noqa: E402
 
 # loss name -> overrides on top of the preset (sampled losses need a sampler)

@@ -22,7 +22,7 @@ import bench_speed  # noqa: E402
 from bench_worker import load  # noqa: E402
 
 from recexp.data.batches import EvalBatches, TrainWindows  # noqa: E402
-from recexp.run import build_loss_and_sampler  # noqa: E402
+from recexp.parts import build_loss_and_sampler  # noqa: E402
 from recexp.training.trainer import training_loss  # noqa: E402
 
 
