@@ -264,3 +264,19 @@ def test_rece_composes_and_the_trainer_takes_its_route(monkeypatch):
                   targets=torch.tensor([[0, 2, 3, 4, 5, 6], [0, 0, 8, 9, 10, 11]]))
     value = training_loss(model, ls.ReducedCE(), None, batch, None)
     assert calls and torch.isfinite(value)
+
+
+@pytest.mark.parametrize("nc,E", [(4, 1), (3, 2), (1, 1), (5, 0)])
+def test_rece_banded_logits_values_and_gradients(nc, E):
+    from recexp.losses_scalable import _BandedLogits
+
+    g = torch.Generator().manual_seed(nc * 10 + E)
+    xb = torch.randn(nc, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    yb = torch.randn(nc, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    out = _BandedLogits.apply(xb, yb, E)
+    for k, o in enumerate(range(-E, E + 1)):  # band o: chunk c against chunk c + o, -inf past the ends
+        for c in range(nc):
+            want = xb[c] @ yb[c + o].T if 0 <= c + o < nc else torch.full((3, 5), float("-inf"), dtype=torch.float64)
+            assert torch.equal(out[k, c], want.detach()) or torch.allclose(out[k, c], want)
+    finite = torch.isfinite(out)  # gradcheck through a function that zeroes the -inf cells
+    assert torch.autograd.gradcheck(lambda a, b: _BandedLogits.apply(a, b, E).masked_fill(~finite, 0.0), (xb, yb))
