@@ -103,7 +103,7 @@ def test_markov_transition_probabilities_by_hand():
 def test_time_weighted_knn_scores_by_hand():
     # 4 users; item -> users: 1:{1,2,4} 2:{1,2,3} 3:{2,3} 4:{4}
     data = _train_only([[1, 2], [1, 2, 3], [2, 3], [1, 4]],
-                       times=[[0, 1], [0, 1, 2], [0, 1], [0, 1]], num_items=4)
+                       times=[[0, 5], [0, 5, 9], [3, 4], [0, 7]], num_items=4)  # real times (not the positions)
     m = ItemKNNTW(num_items=4, neighbours=3, decay=0.5, age="time", time_unit=1.0)
     m.fit(data)
     # history [1, 3] at times [0, 2]: weights exp(-0.5 * 2) for item 1, 1 for item 3
@@ -120,6 +120,17 @@ def test_time_weighted_knn_scores_by_hand():
     top1.fit(data)
     s1 = top1.query(_batch(torch.tensor([[0, 1, 3]]), times=torch.tensor([[0.0, 0.0, 2.0]], dtype=torch.float64)))
     assert torch.allclose(s1, torch.tensor([[0.0, 0.0, w1 * 2 / 3 + 2 / math.sqrt(6), 0.0, 0.0]]), atol=1e-6)
+
+
+def test_time_weighted_knn_refuses_time_ages_on_order_only_data():
+    # an S3Rec-style file stores only the order (times == positions): ages in days would all be ~0
+    # and every decay the same model, so age=time is refused; auto falls back to positions
+    order_only = _train_only([[1, 2], [1, 2, 3]], times=[[0, 1], [0, 1, 2]], num_items=3)
+    with pytest.raises(ConfigError, match="model.age=time: the training data has no timestamps"):
+        ItemKNNTW(num_items=3, age="time").fit(order_only)
+    auto = ItemKNNTW(num_items=3, age="auto")
+    auto.fit(order_only)
+    assert auto.age == "position"
 
 
 def test_recent_pop_decays_by_bin_and_refuses_positional_times():

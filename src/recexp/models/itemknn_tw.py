@@ -72,6 +72,11 @@ class ItemKNNTW(CountModel):
     def fit(self, data: SplitData) -> None:
         if self.age == "auto":
             self.age = "time" if has_real_timestamps(data.train) else "position"
+        elif self.age == "time" and not has_real_timestamps(data.train):
+            # the reader stored only the order: ages would be positions / time_unit, i.e. ~0 with
+            # days, and every decay would silently give the same model (seen in a LastFM sweep)
+            raise ConfigError("model.age=time: the training data has no timestamps (only the order); "
+                              "use model.age=position (or auto)")
         idx, val = cosine_topk(data.train, self.num_items, self.neighbours)
         self.nbr_idx, self.nbr_val = idx.to(self.nbr_idx.device), val.to(self.nbr_val.device)
 
