@@ -67,6 +67,7 @@ SHAPES: dict[str, dict] = {
                  "sce": "loss=sce loss.n_buckets=64 loss.bucket_size_x=160 loss.bucket_size_y=256"},
 }
 LOSS_OVERRIDES = {"ce": "loss=ce sampler=none",
+                  "rece": "loss=rece sampler=none",  # auto buckets (the paper's balance), one round
                   "sampled_softmax": "loss=sampled_softmax sampler=uniform sampler.num_negatives=256 "
                                      "sampler.shared=true"}
 
@@ -273,7 +274,7 @@ def main() -> None:
                     help="epochs RecBole's SASRec needs to reach --ttq (18 for .050 on Beauty, STACK-NOTES)")
     ap.add_argument("--scale", default="", help="run the scale benchmark instead: ml1m,ml20m-tenth,items-1m")
     ap.add_argument("--scale-losses", default="",
-                    help="with --scale ml20m,items-1m: time these losses (ce,sce,sampled_softmax) on each shape")
+                    help="with --scale ml20m,items-1m: time these losses (ce,sce,rece,sampled_softmax) on each shape")
     ap.add_argument("--ce-batches", type=int, default=1, help="--scale-losses: timed steps of full CE")
     ap.add_argument("--train-batches", type=int, default=0,
                     help="scale runs: time this many batches and extrapolate the epoch (0: full epochs)")

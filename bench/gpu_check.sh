@@ -19,5 +19,5 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 "$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole
 "$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole --overrides "trainer.compile=true"
 # 3. Full CE against its scalable approximations at ML-20M shape and with 10^6 items (issue 20)
-"$PY" bench/bench_speed.py --device cuda --scale ml20m,items-1m --scale-losses ce,sce,sampled_softmax \
+"$PY" bench/bench_speed.py --device cuda --scale ml20m,items-1m --scale-losses ce,sce,rece,sampled_softmax \
   --train-batches 10 --ce-batches 5
