@@ -23,7 +23,6 @@ full logits (correct, but not memory-saving: such a model already built the logi
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from recexp.errors import ConfigError
 from recexp.losses import FullLoss
 from recexp.models.scoring import dot_product_items
+from recexp.precision import native_bf16
 
 if TYPE_CHECKING:
     from recexp.contracts import Scorer
@@ -155,13 +155,6 @@ class ScalableCE(FullLoss):
                    self.mix_x, self.item_block)
 
 
-@functools.cache
-def _bf16_is_fast(device_type: str) -> bool:
-    """bf16 matmuls are native on CUDA and on CPUs with AVX512-BF16 / AMX (oneDNN); elsewhere
-    they are emulated and slower than fp32."""
-    return device_type == "cuda" or (device_type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def _bucket_of(dirs: torch.Tensor, x: torch.Tensor, block: int) -> torch.Tensor:
     """(R, n) index of the direction among ``dirs`` (R, n_b, D) with the largest projection of each
     row of ``x`` (n, D), ``block`` rows at a time: memory (block, R * n_b), never (R, n_b, n).
@@ -169,7 +162,7 @@ def _bucket_of(dirs: torch.Tensor, x: torch.Tensor, block: int) -> torch.Tensor:
     fp32's throughput on this project's CPU; a near-tie may pick the other bucket, which is as
     random as the directions themselves)."""
     R, nb, D = dirs.shape
-    dtype = torch.bfloat16 if _bf16_is_fast(x.device.type) else torch.float32
+    dtype = torch.bfloat16 if native_bf16(x.device.type) else torch.float32
     flat = dirs.reshape(R * nb, D).T.to(dtype)  # (D, R * n_b): one matmul per block, argmax along the last dim
     return torch.cat([(x[s : s + block].to(dtype) @ flat).float().view(-1, R, nb).argmax(2)
                       for s in range(0, x.shape[0], block)]).T

@@ -97,6 +97,8 @@ def _train(cfg: DictConfig, output_dir: Path, tracker: Tracker, resolved: dict,
     terminal.print_header(cfg, data, model, p.device, tracker.run_id)
     trainer = parts.instantiate_user(cfg.trainer)
     tracker.set_tags({"recexp.dataset_fingerprint": data.fingerprint, "recexp.device": str(p.device),
+                      # what the training step ran in: amp / cpu_amp ask, the device decides
+                      "recexp.precision": "bf16-autocast" if trainer.uses_amp(p.device) else "fp32",
                       "recexp.model": type(model).__name__, "recexp.loss": getattr(loss, "name", ""),
                       "recexp.sampler": getattr(p.sampler, "name", ""),
                       "recexp.protocol": json.dumps({"split": type(p.splitter).__name__, **evaluator.protocol()}),

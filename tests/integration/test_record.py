@@ -67,3 +67,23 @@ def test_masking_convention_is_one_key_and_logged(tiny_cfg, tmp_path):
         "all", "except_target", "none"]
     assert all(int(r.data.params["data.test_repeat_targets"]) > 0 for r in runs)
     assert out["all"]["test/hr_20"] < out["except_target"]["test/hr_20"]
+
+
+@pytest.mark.parametrize("cpu_amp", [False, True])
+def test_the_precision_the_step_ran_in_is_recorded(tiny_cfg, tmp_path, cpu_amp):
+    """``trainer.cpu_amp`` asks for bf16 autocast on CPU; the run's tag says what the step ran in
+    (bf16 only where the CPU has it natively), and evaluation stays fp32 either way."""
+    from recexp.precision import native_bf16
+    from recexp.training.trainer import Trainer
+
+    cfg = tiny_cfg(f"trainer.cpu_amp={str(cpu_amp).lower()}", "trainer.max_epochs=1")
+    metrics = train(cfg, tmp_path / "job")
+    client = MlflowClient(tracking_uri(None, cfg.paths.runs_dir))
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    want = "bf16-autocast" if cpu_amp and native_bf16("cpu") else "fp32"
+    assert run.data.tags["recexp.precision"] == want and run.data.params["trainer.cpu_amp"] == str(cpu_amp)
+    assert metrics["test/ndcg_10"] > 0
+    import torch
+    # amp is CUDA's switch, cpu_amp the CPU's: neither leaks into the other device
+    assert not Trainer(amp=True).uses_amp(torch.device("cpu"))
+    assert not Trainer(cpu_amp=True).uses_amp(torch.device("meta"))

@@ -20,6 +20,7 @@ from recexp.contracts import Evaluator, Loss, Model, Sampler, TrainBatches
 from recexp.data.batches import Batch, EvalBatches, SessionParallel, TrainWindows
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
+from recexp.precision import native_bf16
 from recexp.terminal import batches as with_progress
 from recexp.training import checkpoint
 from recexp.training.state import TrainingState
@@ -76,7 +77,8 @@ class Trainer:
                  weight_decay: float = 0.0, grad_clip: float | None = 5.0, patience: int = 10,
                  monitor: str = "ndcg_10", eval_every: int = 1, window_mode: str = "all",
                  amp: bool = True, progress: bool = True, log_every: int = 50,
-                 checkpoint_every: int = 1, compile: bool = False, min_steps_per_epoch: int = 0) -> None:
+                 checkpoint_every: int = 1, compile: bool = False, min_steps_per_epoch: int = 0,
+                 cpu_amp: bool = False) -> None:
         for key, value, kind in (("max_epochs", max_epochs, int), ("batch_size", batch_size, int),
                                  ("lr", lr, float), ("weight_decay", weight_decay, float),
                                  ("patience", patience, int), ("eval_every", eval_every, int),
@@ -91,6 +93,7 @@ class Trainer:
         self.weight_decay, self.grad_clip, self.patience = weight_decay, grad_clip, patience
         self.monitor, self.eval_every, self.window_mode = monitor, eval_every, window_mode
         self.amp, self.progress, self.log_every = amp, progress, log_every
+        self.cpu_amp = bool(cpu_amp)  # bf16 autocast on CPU too: opt-in, it changes the numbers of CPU runs
         self.checkpoint_every = checkpoint_every  # epochs between resumable ``last.pt`` files; 0: never
         self.compile = compile
         self.min_steps_per_epoch = int(min_steps_per_epoch)
@@ -163,13 +166,19 @@ class Trainer:
         return FitResult(best_epoch=state.stopper.best_epoch, best_score=state.stopper.best_score,
                          epochs_run=state.epoch, history=state.history, stopped_early=state.stopped_early)
 
+    def uses_amp(self, device: torch.device) -> bool:
+        """bf16 autocast of the training step: ``amp`` on CUDA, ``cpu_amp`` on CPU, each only where
+        bf16 is native (an emulated bf16 would be slower than fp32). Evaluation stays fp32."""
+        on = self.amp if device.type == "cuda" else self.cpu_amp if device.type == "cpu" else False
+        return on and native_bf16(device.type)
+
     def train_epoch(self, model: Model, loss: Loss, sampler: Sampler | None,
                     batches: TrainBatches, batch_size: int, opt: torch.optim.Optimizer,
                     params: list[torch.nn.Parameter], state: TrainingState, device: torch.device,
                     epoch: int) -> dict[str, float]:
         """One pass over the training batches; ``train/*`` figures of the epoch."""
         t0 = time.perf_counter()
-        use_amp = self.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
+        use_amp = self.uses_amp(device)
         model.train()
         total = torch.zeros((), device=device)
         steps = 0
