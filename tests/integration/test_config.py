@@ -87,6 +87,8 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
                            "model.num_heads=1", "model.dropout=0.5"],
     # toys_best's runs were `experiment=toys_best` of its former settings (now toys_sasrec_ce) + overrides
     "toys_best": ["experiment=toys_sasrec_ce", "model.hidden_size=256", "model.num_blocks=1", "model.num_heads=1"],
+    "beauty_best_sce": ["experiment=beauty_best", "loss=sce"],
+    "beauty_best_rece": ["experiment=beauty_best", "loss=rece"],
 }
 
 
