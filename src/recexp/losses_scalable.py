@@ -15,10 +15,16 @@ bucket_size_y) bucket logits and the (N, D) gradient of the item table (which an
 trains item embeddings has). With ``n_buckets=1, bucket_size_x >= M, bucket_size_y >= N`` it is
 exactly full CE (tests/unit/test_losses_scalable.py).
 
-This is a ``requires = "full"`` loss (it needs no sampler): the trainer hands dot-product models'
-queries and item table to :meth:`ScalableCE.from_embeddings`; other models go through
-``forward(logits, targets)``, which keeps each row's ``bucket_size_y`` hardest negatives of the
-full logits (correct, but not memory-saving: such a model already built the logits).
+``rece``: Reduced Cross-Entropy (Gusak, Mezentsev, Oseledets & Frolov, CIKM 2024, arXiv:2408.02354),
+from the paper and its public code: each round sorts queries and items by their nearest random
+direction and cuts both orders into equal chunks; a query's negatives are the items of its chunk
+and of ``n_extra_chunks`` neighbours, over ``rounds`` rounds, each item counted once. Every query
+is covered. See :func:`rece` for what is done differently from the reference code (same values).
+
+Both are ``requires = "full"`` losses (they need no sampler): the trainer hands dot-product models'
+queries and item table to ``from_embeddings``; other models go through ``forward(logits,
+targets)``: SCE keeps each row's ``bucket_size_y`` hardest negatives of the full logits, RECE is
+exact CE there (neither saves memory: such a model already built the logits).
 """
 
 from __future__ import annotations
@@ -121,28 +127,20 @@ def hardest_negatives_ce(logits: torch.Tensor, targets: torch.Tensor, k: int) ->
     return (torch.logsumexp(torch.cat([p, neg], 1), 1) - p.squeeze(1)).mean()
 
 
-class ScalableCE(FullLoss):
-    """SCE (Mezentsev et al., RecSys 2024): softmax CE over the hardest negatives found by random
-    bucketing of queries and items; see the module docstring."""
+def _check_ints(*rules: tuple[str, object, int]) -> None:
+    """One-line ConfigError for the first ``(key, value, lowest)`` whose value is not an integer >= lowest."""
+    for key, value, low in rules:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"loss.{key}={value!r}: expected an integer >= {low}")
 
-    name = "sce"
 
-    def __init__(self, n_buckets: int = 64, bucket_size_x: int = 64, bucket_size_y: int = 256,
-                 mix_x: bool = False, item_block: int = 65_536, num_items: int = 0) -> None:
-        super().__init__()
-        for key, value in (("n_buckets", n_buckets), ("bucket_size_x", bucket_size_x),
-                           ("bucket_size_y", bucket_size_y), ("item_block", item_block)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"loss.{key}={value!r}: expected an integer >= 1")
-        self.n_buckets, self.bucket_size_x, self.bucket_size_y = n_buckets, bucket_size_x, bucket_size_y
-        self.mix_x, self.item_block = bool(mix_x), item_block
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return hardest_negatives_ce(logits, targets, self.bucket_size_y)
+class _ItemTableLoss(FullLoss):
+    """A full-CE approximation that works on the model's item table instead of the (M, N+1) logits:
+    :meth:`from_queries` (the trainer's entry, the loss contract) takes that route when the model
+    scores by a dot product; other models go through ``forward(logits, targets)``. Subclasses give
+    :meth:`reduced` on 0-based targets and the table without its padding row."""
 
     def from_queries(self, h: torch.Tensor, targets: torch.Tensor, model: Scorer) -> torch.Tensor:
-        """The trainer's entry (the loss contract): bucketed over the model's item table when it
-        scores by a dot product, else the hardest negatives of the full logits."""
         table = dot_product_items(model)
         if table is None:
             return super().from_queries(h, targets, model)
@@ -151,8 +149,32 @@ class ScalableCE(FullLoss):
     def from_embeddings(self, h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """``h`` (M, D), ``items`` (N+1, D) with row 0 = padding (never a candidate), ``targets``
         (M,) in 1..N."""
-        return sce(h, items[1:], targets - 1, self.n_buckets, self.bucket_size_x, self.bucket_size_y,
-                   self.mix_x, self.item_block)
+        return self.reduced(h, items[1:], targets - 1)
+
+    def reduced(self, h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ScalableCE(_ItemTableLoss):
+    """SCE (Mezentsev et al., RecSys 2024): softmax CE over the hardest negatives found by random
+    bucketing of queries and items; see the module docstring."""
+
+    name = "sce"
+
+    def __init__(self, n_buckets: int = 64, bucket_size_x: int = 64, bucket_size_y: int = 256,
+                 mix_x: bool = False, item_block: int = 65_536, num_items: int = 0) -> None:
+        super().__init__()
+        _check_ints(("n_buckets", n_buckets, 1), ("bucket_size_x", bucket_size_x, 1),
+                    ("bucket_size_y", bucket_size_y, 1), ("item_block", item_block, 1))
+        self.n_buckets, self.bucket_size_x, self.bucket_size_y = n_buckets, bucket_size_x, bucket_size_y
+        self.mix_x, self.item_block = bool(mix_x), item_block
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return hardest_negatives_ce(logits, targets, self.bucket_size_y)
+
+    def reduced(self, h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return sce(h, items, targets, self.n_buckets, self.bucket_size_x, self.bucket_size_y, self.mix_x,
+                   self.item_block)
 
 
 def _bucket_of(dirs: torch.Tensor, x: torch.Tensor, block: int) -> torch.Tensor:
@@ -254,7 +276,7 @@ def rece(h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, n_buckets:
     return (lse - terms[0]).mean()
 
 
-class ReducedCE(FullLoss):
+class ReducedCE(_ItemTableLoss):
     """RECE (Gusak, Mezentsev, Oseledets & Frolov, "RECE: Reduced Cross-Entropy Loss for
     Large-Catalogue Sequential Recommenders", CIKM 2024, arXiv:2408.02354): softmax CE over the
     negatives that share an LSH-like chunk with the query (items and queries sorted by their nearest
@@ -266,11 +288,8 @@ class ReducedCE(FullLoss):
     def __init__(self, n_buckets: int = 0, buckets_per_chunk: int = 1, n_extra_chunks: int = 1, rounds: int = 1,
                  item_block: int = 65_536, num_items: int = 0) -> None:
         super().__init__()
-        for key, value, low in (("n_buckets", n_buckets, 0), ("buckets_per_chunk", buckets_per_chunk, 1),
-                                ("n_extra_chunks", n_extra_chunks, 0), ("rounds", rounds, 1),
-                                ("item_block", item_block, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"loss.{key}={value!r}: expected an integer >= {low}")
+        _check_ints(("n_buckets", n_buckets, 0), ("buckets_per_chunk", buckets_per_chunk, 1),
+                    ("n_extra_chunks", n_extra_chunks, 0), ("rounds", rounds, 1), ("item_block", item_block, 1))
         self.n_buckets, self.buckets_per_chunk = n_buckets, buckets_per_chunk
         self.n_extra_chunks, self.rounds, self.item_block = n_extra_chunks, rounds, item_block
 
@@ -278,14 +297,6 @@ class ReducedCE(FullLoss):
         # models without an item table already built the full logits: nothing to save, exact CE
         return F.cross_entropy(logits.float(), targets)
 
-    def from_queries(self, h: torch.Tensor, targets: torch.Tensor, model: Scorer) -> torch.Tensor:
-        table = dot_product_items(model)
-        if table is None:
-            return super().from_queries(h, targets, model)
-        return self.from_embeddings(h, table, targets)
-
-    def from_embeddings(self, h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """``h`` (M, D), ``items`` (N+1, D) with row 0 = padding (never a candidate), ``targets``
-        (M,) in 1..N."""
-        return rece(h, items[1:], targets - 1, self.n_buckets, self.buckets_per_chunk, self.n_extra_chunks,
-                    self.rounds, self.item_block)
+    def reduced(self, h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return rece(h, items, targets, self.n_buckets, self.buckets_per_chunk, self.n_extra_chunks, self.rounds,
+                    self.item_block)

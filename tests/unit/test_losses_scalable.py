@@ -145,7 +145,9 @@ def test_presets_compose_and_build():
     assert loss.requires == "full" and loss.name == "sce"
 
 
-def test_the_trainer_takes_the_bucketed_path_for_dot_product_models(monkeypatch):
+@pytest.mark.parametrize("fn,loss", [("sce", lambda ls: ls.ScalableCE(n_buckets=2, bucket_size_x=4, bucket_size_y=8)),
+                                     ("rece", lambda ls: ls.ReducedCE())])
+def test_the_trainer_takes_the_item_table_path_for_dot_product_models(monkeypatch, fn, loss):
     """The loss contract's entry (from_queries, what training_loss calls) must reach the bucketed
     route, never the (M, N+1) logits, for a model that scores by a dot product."""
     import recexp.losses_scalable as ls
@@ -154,15 +156,15 @@ def test_the_trainer_takes_the_bucketed_path_for_dot_product_models(monkeypatch)
     from recexp.training.trainer import training_loss
 
     calls = []
-    real = ls.sce
-    monkeypatch.setattr(ls, "sce", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = getattr(ls, fn)
+    monkeypatch.setattr(ls, fn, lambda *a, **k: calls.append(1) or real(*a, **k))
     torch.manual_seed(0)
     model = SASRec(num_items=50, max_len=6, hidden_size=8, num_heads=1, dropout=0.0)
     model.score = lambda *a, **k: (_ for _ in ()).throw(AssertionError("full logits formed"))  # type: ignore[method-assign]
     seq = torch.tensor([[0, 1, 2, 3, 4, 5], [0, 0, 7, 8, 9, 10]])
     batch = Batch(seq=seq, users=torch.zeros(2, dtype=torch.long), times=torch.zeros(seq.shape),
                   targets=torch.tensor([[0, 2, 3, 4, 5, 6], [0, 0, 8, 9, 10, 11]]))
-    value = training_loss(model, ls.ScalableCE(n_buckets=2, bucket_size_x=4, bucket_size_y=8), None, batch, None)
+    value = training_loss(model, loss(ls), None, batch, None)
     assert calls and torch.isfinite(value)
 
 
@@ -243,27 +245,13 @@ def test_rece_bad_values_are_config_errors(key, value):
         ReducedCE(**{key: value})
 
 
-def test_rece_composes_and_the_trainer_takes_its_route(monkeypatch):
-    import recexp.losses_scalable as ls
-    from recexp.data.batches import Batch
-    from recexp.models.sasrec import SASRec
-    from recexp.training.trainer import training_loss
+def test_rece_composes():
+    from hydra.utils import instantiate
+
     from tests.conftest import compose_cfg
 
-    cfg = compose_cfg(["loss=rece"])
-    from hydra.utils import instantiate
-    assert instantiate(cfg.loss, num_items=10).requires == "full"
-    calls = []
-    real = ls.rece
-    monkeypatch.setattr(ls, "rece", lambda *a, **k: calls.append(1) or real(*a, **k))
-    torch.manual_seed(0)
-    model = SASRec(num_items=50, max_len=6, hidden_size=8, num_heads=1, dropout=0.0)
-    model.score = lambda *a, **k: (_ for _ in ()).throw(AssertionError("full logits formed"))  # type: ignore[method-assign]
-    seq = torch.tensor([[0, 1, 2, 3, 4, 5], [0, 0, 7, 8, 9, 10]])
-    batch = Batch(seq=seq, users=torch.zeros(2, dtype=torch.long), times=torch.zeros(seq.shape),
-                  targets=torch.tensor([[0, 2, 3, 4, 5, 6], [0, 0, 8, 9, 10, 11]]))
-    value = training_loss(model, ls.ReducedCE(), None, batch, None)
-    assert calls and torch.isfinite(value)
+    loss = instantiate(compose_cfg(["loss=rece"]).loss, num_items=10)
+    assert loss.requires == "full" and loss.name == "rece" and loss.rounds == 1 and loss.n_buckets == 0
 
 
 @pytest.mark.parametrize("nc,E", [(4, 1), (3, 2), (1, 1), (5, 0)])
