@@ -8,7 +8,8 @@ trained with each loss in turn; the losses alternate in ``--rounds`` rounds so t
 machine load hits them alike, and each loss's step time is the median over all its timed steps
 (the first ``--warmup`` steps of each round are not timed), in wall-clock and in process CPU time
 (on a shared machine the CPU time varies less with other users' load). The step is the trainer's own
-(``training_loss``, backward, clipping, fused AdamW). Prints a table with ratios against ``ce``.
+(``training_loss`` under the trainer's autocast setting, backward, clipping, fused AdamW). Prints a
+table with ratios against ``ce``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ LOSSES: dict[str, list[str]] = {
     "sce_64x64x128": ["experiment=beauty_sasrec_sce", "loss.n_buckets=64", "loss.bucket_size_y=128"],
     "sce_64x64x128_mix": ["experiment=beauty_sasrec_sce", "loss.n_buckets=64", "loss.bucket_size_y=128",
                           "loss.mix_x=true"],
+    "ce_cpu_amp": ["loss=ce", "sampler=none", "trainer.cpu_amp=true"],  # bf16 autocast of the step
     "rece": ["loss=rece", "sampler=none"],
     "rece_r2": ["loss=rece", "sampler=none", "loss.rounds=2"],
     "sampled_softmax": ["loss=sampled_softmax", "sampler=uniform", "sampler.num_negatives=256",
@@ -80,7 +82,8 @@ def main() -> None:
             model.train()
             for i, batch in enumerate(batches):
                 t0, c0 = time.perf_counter(), time.process_time()
-                value = training_loss(model, loss, sampler, batch, gen)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=trainer.uses_amp(torch.device("cpu"))):
+                    value = training_loss(model, loss, sampler, batch, gen)
                 opt.zero_grad(set_to_none=True)
                 value.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip or 1e9)
