@@ -224,6 +224,9 @@ def test_each_row_names_only_what_it_changes_against_the_reference_row():
     rows = group_rows([run(0), run(1), run(0, a="2"), run(0, b="3")], {})
     notes = {tuple(r.seeds) + tuple(sorted(r.params.items())): differing(rows)[i] for i, r in enumerate(rows)}
     assert sorted(notes.values()) == ["model.a=1 model.b=1", "model.a=2", "model.b=3"]
+    # a key that older runs never recorded (added later) reads (unset) there, not a value
+    rows = group_rows([run(0), run(1), run(0, c="True")], {})
+    assert sorted(differing(rows).values()) == ["model.c=(unset)", "model.c=True"]
 
 
 def test_summary_finds_the_best_presets_runs_by_what_they_ran_not_their_preset_name():

@@ -192,7 +192,8 @@ def differing(rows: list[Row]) -> dict[int, str]:
                          - {k for k in base if all(rows[i].params.get(k) == base[k] for i in idx)})
         for i in idx:
             keys = varying if i == ref else [k for k in varying if rows[i].params.get(k) != base.get(k)]
-            notes[i] = " ".join(f"{k}={rows[i].params.get(k, '-')}" for k in keys)
+            # (unset): the run did not record the key (runs made before it existed)
+            notes[i] = " ".join(f"{k}={rows[i].params.get(k, '(unset)')}" for k in keys)
     return notes
 
 
