@@ -195,6 +195,31 @@ def test_other_protocols_get_their_own_table_and_never_meet_a_target():
     assert "0.0900" in unmasked and "Target" not in unmasked
 
 
+def test_the_target_line_counts_settings_with_three_seeds_before_luckier_single_seeds():
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows, target_line
+
+    def run(seed: int, ndcg: float, lr: str) -> RunRecord:
+        params = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec", "trainer.lr": lr}
+        return RunRecord(f"r{seed}{lr}", "x", "1", 0, params,
+                         {"recexp.model": "SASRec", "recexp.dataset": "beauty", "recexp.loss": "ce"},
+                         {"test/ndcg_10": ndcg, "test/hr_10": 0.1, "best_epoch": 3})
+
+    three = [run(s, 0.050 + 0.001 * s, "0.001") for s in range(3)]
+    lucky = run(0, 0.060, "0.01")
+    line = target_line(group_rows([*three, lucky], {}), {"ndcg_10": 0.055})
+    assert "mean of 3 seed(s): NDCG@10 0.0510 vs target >= 0.055: missed" in line
+    assert "Higher on test with fewer seeds, not counted: SASRec + ce, 0.0600 over 1 seed(s)." in line
+    # with no 3-seed setting at all, the best row is used and its seed count said
+    assert "mean of 1 seed(s): NDCG@10 0.0600" in target_line(group_rows([lucky, *three[:2]], {}), {"ndcg_10": 0.055})
+    # a count model's fit has no seed: one run competes with the 3-seed settings
+    knn = RunRecord("knn", "x", "1", 0, {"seed": "0", "model._target_": "recexp.models.itemknn_tw.ItemKNNTW"},
+                    {"recexp.model": "ItemKNNTW", "recexp.dataset": "beauty", "recexp.loss": "ce"},
+                    {"test/ndcg_10": 0.058, "test/hr_10": 0.1, "best_epoch": 0})
+    line = target_line(group_rows([*three, lucky, knn], {}), {"ndcg_10": 0.055})
+    assert "Best setting ItemKNNTW, one fit (a count model: no seed): NDCG@10 0.0580 vs target >= 0.055: met" in line
+
+
 def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
     from recexp.tracking.query import RunRecord
     from recexp.tracking.results import group_rows, render_summary
@@ -259,3 +284,20 @@ def test_a_missing_records_file_is_one_line_unless_it_is_being_created(tmp_path:
     assert capsys.readouterr().err.strip() == f"recexp results: error: --records {missing}: no such file"
     uri = f"sqlite:///{tmp_path / 'empty.db'}"
     assert main(["--uri", uri, "--records", str(missing), "--save-records", "--out", str(tmp_path / "t.md")]) == 0
+
+
+def test_runs_from_before_an_added_key_group_with_its_default():
+    """trainer.cpu_amp arrived after many runs were recorded; those ran fp32 steps, i.e. what
+    cpu_amp=False does now, so they are one setting with the new runs that record False, for any
+    model, and apart from cpu_amp=True."""
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows
+
+    def run(seed: int, **extra: str) -> RunRecord:
+        params = {"seed": str(seed), "model._target_": "recexp.models.narm.NARM", **extra}
+        return RunRecord(f"r{seed}{extra}", "x", "1", 0, params,
+                         {"recexp.model": "NARM", "recexp.dataset": "beauty", "recexp.loss": "ce"},
+                         {"test/ndcg_10": 0.03, "test/hr_10": 0.05, "best_epoch": 3})
+
+    rows = group_rows([run(0), run(1, **{"trainer.cpu_amp": "False"}), run(2, **{"trainer.cpu_amp": "True"})], {})
+    assert sorted(r.seeds for r in rows) == [[0, 1], [2]]

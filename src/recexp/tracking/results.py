@@ -35,10 +35,12 @@ from recexp.tracking.query import RunRecord
 IGNORED = ("seed", "hypothesis", "tracking.", "paths.", "data_dir", "device", "trainer.progress",
            "trainer.checkpoint_every", "trainer.log_every", "optimized_metric")
 PRESET_TAG = "recexp.preset"
-# keys added to a model after runs were recorded, with the value that reproduces what those runs
-# did: (model class suffix, key, value). A run without the key is grouped as if it had that value.
+# keys added after runs were recorded, with the value that reproduces what those runs did:
+# (model class suffix, "" for every model; key; value). A run without the key is grouped as if it
+# had that value.
 ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"), ("sasrec.SASRec", "model.init", "xavier"),
-              ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"))
+              ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"),
+              ("", "trainer.cpu_amp", "False"))  # fp32 steps on CPU: all that existed before the key
 
 
 @dataclass
@@ -197,10 +199,23 @@ def differing(rows: list[Row]) -> dict[int, str]:
     return notes
 
 
+def _trained(r: Row) -> bool:
+    return any(e != 0 for e in r.best_epochs) or bool(r.epoch_s)
+
+
+def _setting(r: Row) -> str:
+    return (f"{r.model} + {r.loss}" if _trained(r) else r.model) + (f" (`experiment={r.preset}`)" if r.preset else "")
+
+
 def target_line(rows: list[Row], target: dict) -> str:
     """Whether the best setting (highest mean test NDCG@10) meets ``target`` (``ndcg_10``,
-    ``hr_10``; either may be missing), stated with its seeds."""
-    best = max(rows, key=lambda r: statistics.fmean(r.ndcg))
+    ``hr_10``; either may be missing), stated with its seeds. The targets ask for a mean of 3
+    seeds, so trained rows with 3 or more compete when there are any (a single seed at the top
+    of a long table is the luckiest of many draws); count models, whose fit has no seed, always
+    compete. A higher row left out is named, not counted."""
+    top = max(rows, key=lambda r: statistics.fmean(r.ndcg))
+    full = [r for r in rows if len(r.seeds) >= 3 or not _trained(r)]
+    best = max(full, key=lambda r: statistics.fmean(r.ndcg)) if full else top
     n, h = statistics.fmean(best.ndcg), statistics.fmean(best.hr)
     parts = []
     for name, value, want in (("NDCG@10", n, target.get("ndcg_10")), ("HR@10", h, target.get("hr_10"))):
@@ -209,11 +224,16 @@ def target_line(rows: list[Row], target: dict) -> str:
         verdict = "met" if value >= want else f"missed by {want - value:.4f} ({(want - value) / want:.1%})"
         parts.append(f"{name} {value:.4f} vs target >= {want:g}: {verdict}")
     seeds = len(best.seeds)
-    trained = any(e != 0 for e in best.best_epochs) or bool(best.epoch_s)
-    where = (f"{best.model} + {best.loss}" if trained else best.model) + (f" (`experiment={best.preset}`)" if best.preset else "")
     pub = f" Strongest published: {target['published']}." if target.get("published") else ""
-    few = "" if seeds >= 3 else f" Only {seeds} seed{'s' if seeds > 1 else ''}: the target asks for 3."
-    return f"**Target.** Best setting {where}, mean of {seeds} seed(s): {'; '.join(parts)}.{pub}{few}"
+    if not _trained(best):
+        runs, few = "one fit (a count model: no seed)", ""
+    else:
+        runs = f"mean of {seeds} seed(s)"
+        few = "" if seeds >= 3 else f" Only {seeds} seed{'s' if seeds > 1 else ''}: the target asks for 3."
+    if top is not best and statistics.fmean(top.ndcg) > n:
+        few += (f" Higher on test with fewer seeds, not counted: {_setting(top)}, "
+                f"{statistics.fmean(top.ndcg):.4f} over {len(top.seeds)} seed(s).")
+    return f"**Target.** Best setting {_setting(best)}, {runs}: {'; '.join(parts)}.{pub}{few}"
 
 
 def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
