@@ -85,8 +85,11 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
                           "model.init=normal", "model.emb_scale=false"],
     "beauty_sasrec_wide": ["experiment=beauty_sasrec_ce", "model.hidden_size=256", "model.num_blocks=1",
                            "model.num_heads=1", "model.dropout=0.5"],
-    # toys_best's runs were `experiment=toys_best` of its former settings (now toys_sasrec_ce) + overrides
-    "toys_best": ["experiment=toys_sasrec_ce", "model.hidden_size=256", "model.num_blocks=1", "model.num_heads=1"],
+    # toys_sasrec_wide's runs were `experiment=toys_best` of its former settings (now toys_sasrec_ce)
+    # + overrides; toys_best's (SCE) were that wide preset, then named toys_best, + loss=sce
+    "toys_sasrec_wide": ["experiment=toys_sasrec_ce", "model.hidden_size=256", "model.num_blocks=1",
+                         "model.num_heads=1"],
+    "toys_best": ["experiment=toys_sasrec_wide", "loss=sce"],
     # lastfm_best's 3 runs were the former lastfm_best (now lastfm_sasrec_ce) + width overrides
     "lastfm_best": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
                     "model.num_heads=1", "model.dropout=0.5"],

@@ -233,7 +233,11 @@ def target_line(rows: list[Row], target: dict) -> str:
     if top is not best and statistics.fmean(top.ndcg) > n:
         few += (f" Higher on test with fewer seeds, not counted: {_setting(top)}, "
                 f"{statistics.fmean(top.ndcg):.4f} over {len(top.seeds)} seed(s).")
-    return f"**Target.** Best setting {_setting(best)}, {runs}: {'; '.join(parts)}.{pub}{few}"
+    where = _setting(best)
+    now = preset_params(best.preset) if best.preset else None
+    if now is not None and not runs_of(best, now):  # the preset was changed after these runs
+        where += " as it was when run (that preset composes to another setting now)"
+    return f"**Target.** Best setting {where}, {runs}: {'; '.join(parts)}.{pub}{few}"
 
 
 def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
