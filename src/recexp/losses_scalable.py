@@ -244,7 +244,6 @@ def rece(h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, n_buckets:
     nb = n_buckets or max(1, int((4 * buckets_per_chunk * (1 + 2 * E) * min(M, N)) ** 0.5))
     nc = max(1, min(nb // buckets_per_chunk, M, N))  # chunks (a chunk holds >= 1 query and item)
     cx, cy = -(-M // nc), -(-N // nc)  # ceil: the last chunk is padded
-    W = (2 * E + 1) * cy  # candidate negatives per query and round
     pos = (h * items.index_select(0, targets)).sum(1)  # (M,)
     ar = torch.arange(max(M, N), device=h.device)
     with torch.no_grad():  # the bucketing is not differentiated (as in the paper)
@@ -257,7 +256,6 @@ def rece(h: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, n_buckets:
         y_chunk = torch.empty_like(yo).scatter_(1, yo, ar[:N].expand(R, N)) // cy  # (R, N)
         xo = F.pad(xo, (0, nc * cx - M)).view(R, nc, cx)  # padding slots repeat query 0, never read
         yo = F.pad(yo, (0, nc * cy - N), value=-1).view(R, nc, cy)  # -1: no item
-        # ids of each chunk's candidates: its own items and E chunks either side (-1 beyond the ends)
         # ids of each chunk's candidates, by band: chunk c + o for o in -E..E (-1 past the ends)
         ids = F.pad(yo, (0, 0, E, E), value=-1).unfold(1, 2 * E + 1, 1).permute(0, 3, 1, 2)  # (R, 2E+1, nc, cy)
     terms = [pos.float()]

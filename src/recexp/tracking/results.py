@@ -256,7 +256,7 @@ def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
             best = "-" if all(e == 0 for e in r.best_epochs) else f"{statistics.fmean(r.best_epochs):g}"
             epoch = f"{statistics.median(r.epoch_s):.1f}" if r.epoch_s else "-"
             seeds = ",".join(map(str, r.seeds))
-            loss = r.loss if r.epoch_s or best != "-" else "-"  # count models: nothing trained
+            loss = r.loss if _trained(r) else "-"  # count models: nothing trained
             out.append(f"| {r.model} | {loss} | {r.sampler} | {r.preset or '-'} | {seeds} | {mean_spread(r.hr)} | "
                        f"**{mean_spread(r.ndcg)}** | {best} | {epoch} | {notes.get(i, '')} |")
         out.append("")
