@@ -9,7 +9,15 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from recexp.errors import ConfigError
 from recexp.losses import CrossEntropy
-from recexp.losses_scalable import ReducedCE, ScalableCE, _block_topk, _BucketCE, hardest_negatives_ce, rece, sce
+from recexp.losses_scalable import (
+    ReducedCE,
+    ScalableCE,
+    _block_topk,
+    _BucketCE,
+    hardest_negatives_ce,
+    rece,
+    sce,
+)
 
 
 def _data(M: int, N: int, D: int, seed: int = 0):  # noqa: ANN202

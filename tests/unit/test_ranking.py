@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,10 +38,10 @@ def test_hand_computed_ranks_with_ties_and_history():
     # row 1: history {2, 3, 3}: greater {4} = 1, ties {5} = 1
     # row 2: history {4}: the target itself stays ranked: greater {2} = 1, no ties
     ex = Excluded(torch.tensor([1, 1, 1, 2]), torch.tensor([2, 3, 3, 4]), 3)
-    for block in (1, 2, 5, 100):
-        g, t = target_ranks(model, h, targets, ex, block)
+    for block, rows in ((1, 0), (2, 1), (5, 2), (100, 0), (100, 2)):  # rows: row tiles (the CPU path)
+        g, t = target_ranks(model, h, targets, ex, block, rows=rows)
         assert g.tolist() == [2, 1, 1] and t.tolist() == [2, 1, 0]
-        g, t = target_ranks(model, h, targets, ex, block, repeat_is_miss=True)  # the S3Rec convention
+        g, t = target_ranks(model, h, targets, ex, block, repeat_is_miss=True, rows=rows)  # the S3Rec convention
         assert g.tolist() == [2, 1, 5] and t.tolist() == [2, 1, 0]
     g, t = target_ranks(model, h, targets, None, 2)
     assert g.tolist() == [2, 2, 1] and t.tolist() == [2, 2, 0]
@@ -58,10 +59,10 @@ def test_streamed_matches_dense_on_random_scores():
     masked = (items == targets[rows])
     miss = torch.zeros(B, dtype=torch.bool).index_fill_(0, rows[masked], True)
     assert miss.any()  # the test covers targets that repeat the history
-    for block in (5, 32, 1000):
-        got = target_ranks(model, h, targets, Excluded(rows, items, B), block)
+    for block, tile in ((5, 0), (32, 0), (1000, 0), (5, 4), (32, 7), (1000, 32)):
+        got = target_ranks(model, h, targets, Excluded(rows, items, B), block, rows=tile)
         assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
-        g, t = target_ranks(model, h, targets, Excluded(rows, items, B), block, repeat_is_miss=True)
+        g, t = target_ranks(model, h, targets, Excluded(rows, items, B), block, repeat_is_miss=True, rows=tile)
         assert torch.equal(g[~miss], ref[0][~miss]) and (g[miss] == N).all()
 
 
@@ -115,3 +116,34 @@ def test_full_ranking_of_a_constant_scorer_is_k_over_n():
     n = [data.num_items - len(set(data.test.hist.seq(e).tolist()) - {int(data.test.targets[e])})
          for e in range(len(data.test))]
     assert means["hr_10"] == pytest.approx(sum(10 / x for x in n) / len(n))
+
+
+def test_eval_batches_capped_positions_cover_every_example_once(monkeypatch):  # noqa: ANN001
+    """``max_positions`` (the CPU default) splits long-history batches; every example still comes
+    once, each batch holds its rows' last items, and a SASRec evaluation gives the same ranks."""
+    import recexp.eval.evaluator as evaluator
+    from recexp.data.batches import EvalBatches
+    from recexp.data.seqs import EvalSet, Seqs
+    from recexp.models.sasrec import SASRec
+
+    g = torch.Generator().manual_seed(0)
+    lens = torch.randint(1, 40, (300,), generator=g).numpy()
+    offsets = np.concatenate([[0], np.cumsum(lens)])
+    items = torch.randint(1, 60, (int(offsets[-1]),), generator=g).numpy()
+    hist = Seqs(np.arange(300), offsets, items, np.zeros(len(items)))
+    ev = EvalSet(hist, torch.randint(1, 60, (300,), generator=g).numpy(), np.zeros(300))
+    eb = EvalBatches(ev, 30, torch.device("cpu"))
+    seen = []
+    for rows, batch, _ in eb.iterate(64, max_positions=200):
+        assert len(rows) == 1 or batch.seq.numel() <= 200
+        for r, s in zip(rows.tolist(), batch.seq, strict=True):
+            last = items[offsets[r]:offsets[r + 1]][-30:]
+            assert s[s > 0].tolist() == last.tolist()
+        seen += rows.tolist()
+    assert sorted(seen) == list(range(300))
+    model = SASRec(num_items=59, max_len=30, hidden_size=16, num_heads=2, ffn_dim=32).eval()
+    ranked = {}
+    for cap in (0, 200):
+        monkeypatch.setattr(evaluator, "positions_for", lambda device, cap=cap: cap)
+        ranked[cap] = evaluator.FullRanking(batch_size=64).evaluate(model, eb, per_user=True)[1]
+    assert ranked[0]["rank"].tolist() == ranked[200]["rank"].tolist()

@@ -82,8 +82,6 @@ RECBOLE_LIKE = [dict(block="post_ln"), dict(positions="from_start"), dict(init="
 
 
 def test_recbole_style_options_are_causal_padding_safe_and_last_only_matches_full():
-    import pytest
-
     for kw in RECBOLE_LIKE:
         torch.manual_seed(0)
         m = SASRec(num_items=30, max_len=8, hidden_size=16, num_heads=2, dropout=0.0, **kw).eval()

@@ -246,13 +246,20 @@ class EvalBatches:
         hit = items == self.targets[rows][r]
         return torch.zeros(len(rows), dtype=torch.bool, device=self.device).index_fill_(0, r[hit], True)
 
-    def iterate(self, batch_size: int) -> Iterator[tuple[torch.Tensor, Batch, torch.Tensor]]:
+    def iterate(self, batch_size: int, max_positions: int = 0) -> Iterator[tuple[torch.Tensor, Batch, torch.Tensor]]:
         """(rows, batch, targets). Examples go by history length so each batch is trimmed to its
-        longest input; ``rows`` says which examples a batch holds."""
+        longest input; ``rows`` says which examples a batch holds. ``max_positions`` > 0 caps
+        rows x width: batches of long histories get fewer rows, so an encoder's largest
+        activation (rows x width x its widest layer) stays bounded."""
         lens = (self.hist.offsets[1:] - self.hist.offsets[:-1]).clamp(max=self.max_len)
         order = torch.argsort(lens, stable=True)
-        widths = [int(x) for x in lens[order[batch_size - 1 :: batch_size]].cpu()] + [self.max_len]
-        for j, i in enumerate(range(0, len(self.targets), batch_size)):
-            rows = order[i : i + batch_size]
-            seq, t = self.hist.last(rows, max(min(widths[j], self.max_len), 1))
+        ends = lens[order].clamp(min=1).cpu().numpy()  # width of a batch = its last (longest) row
+        i, n = 0, len(self.targets)
+        while i < n:
+            j = min(i + batch_size, n)
+            if max_positions > 0 and (j - i) * int(ends[j - 1]) > max_positions:
+                j = i + max(1, max_positions // int(ends[j - 1]))  # its width can only shrink
+            rows = order[i:j]
+            seq, t = self.hist.last(rows, int(ends[j - 1]))
             yield rows, Batch(seq=seq, users=self.hist.users[rows], times=t), self.targets[rows]
+            i = j

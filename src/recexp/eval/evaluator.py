@@ -11,7 +11,14 @@ from recexp.errors import ConfigError
 from recexp.eval.beyond import BEYOND, BeyondAccuracy
 from recexp.eval.masking import mask_mode
 from recexp.eval.metrics import all_metrics
-from recexp.eval.ranking import Excluded, block_for, streamed_topk, target_ranks
+from recexp.eval.ranking import (
+    Excluded,
+    block_for,
+    positions_for,
+    rows_for,
+    streamed_topk,
+    target_ranks,
+)
 from recexp.models.base import SeqRecModel
 
 
@@ -54,13 +61,13 @@ class FullRanking:
         block = self.item_block or block_for(data.device)
         acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
                if beyond and self.beyond and self.item_counts is not None else None)
-        for rows, batch, targets in data.iterate(self.batch_size):
+        for rows, batch, targets in data.iterate(self.batch_size, positions_for(data.device)):
             h = model.query(batch)  # (B, D)
             # the full history is excluded from the ranking, not just the model's input window
             excluded = (Excluded(*data.hist.flat_members(rows), len(rows))
                         if self.mask_history != "none" else None)
             rank, ties = target_ranks(model, h, targets, excluded, block,  # streamed over item blocks
-                                      repeat_is_miss=self.mask_history == "all")
+                                      repeat_is_miss=self.mask_history == "all", rows=rows_for(data.device))
             values = all_metrics(rank, self.ks, self.metrics, ties)
             if acc is not None:  # top-K lists on the device: (B, max K)
                 values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, block)[1])

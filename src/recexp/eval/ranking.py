@@ -21,11 +21,32 @@ DEFAULT_BLOCK = 32768
 #: on CPU a (1024 x 4096) block stays in cache between the matmul and the count: Beauty's
 #: validation pass took 2.4 s instead of 3.5 s (1 thread) measured against 32768
 CPU_BLOCK = 4096
+#: ... and counting 128 rows at a time keeps the (128 x 4096) tile in a core's L2 between the
+#: matmul and its count passes: the scoring of a Beauty pass (22,363 users, random queries, 1
+#: thread) took 0.46 CPU s against 0.61 with 1024 rows (docs/benchmarks.md)
+CPU_ROWS = 128
 
 
 def block_for(device: torch.device) -> int:
     """Default item block for ``device``: small on CPU (cache), large on accelerators (launches)."""
     return CPU_BLOCK if torch.device(device).type == "cpu" else DEFAULT_BLOCK
+
+
+#: positions (rows x width) encoded at once on CPU: Beauty's widest batch of 1024 users x 50 had a
+#: 52 MB feed-forward activation, above glibc's largest mmap threshold (32 MB), so its pages were
+#: mapped and faulted in again on every pass; 8192 positions (8 MB at SASRec's 256-wide FFN) took
+#: a warm Beauty pass from ~1.0 to ~0.87 CPU s for SASRec and BERT4Rec (docs/benchmarks.md)
+CPU_POSITIONS = 8192
+
+
+def positions_for(device: torch.device) -> int:
+    """Default cap on rows x width of an evaluation batch for ``device`` (0: none)."""
+    return CPU_POSITIONS if torch.device(device).type == "cpu" else 0
+
+
+def rows_for(device: torch.device) -> int:
+    """Default row tile of :func:`target_ranks` for ``device`` (0: every row at once)."""
+    return CPU_ROWS if torch.device(device).type == "cpu" else 0
 
 
 class Excluded:
@@ -35,6 +56,13 @@ class Excluded:
         key = torch.unique(items * num_rows + rows)  # sorted by item, then row; duplicates dropped
         self.items = torch.div(key, num_rows, rounding_mode="floor")  # (P,)
         self.rows = key - self.items * num_rows  # (P,)
+
+    def rows_in(self, lo: int, hi: int) -> Excluded:
+        """The pairs of rows lo..hi-1, renumbered from 0 (still sorted by item)."""
+        sub = Excluded.__new__(Excluded)
+        keep = (self.rows >= lo) & (self.rows < hi)
+        sub.items, sub.rows = self.items[keep], self.rows[keep] - lo
+        return sub
 
     def in_block(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = torch.searchsorted(self.items, torch.tensor([lo, hi], device=self.items.device)).tolist()
@@ -51,7 +79,7 @@ def _block_scorer(model: SeqRecModel, h: torch.Tensor):  # noqa: ANN202
 
 def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
                  excluded: Excluded | None = None, block: int = DEFAULT_BLOCK,
-                 repeat_is_miss: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                 repeat_is_miss: bool = False, rows: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(greater (B,), ties (B,)): items ranked strictly above ``targets`` (B,) among items 1..N
     for queries ``h`` (B, D), and items tied with it (its own column not counted); the metrics
     take the expectation over a random order of the ties (:mod:`recexp.eval.metrics`).
@@ -62,16 +90,27 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
 
     One pass per block: with S = sum_i sign(s_i - t) and E = #(s_i == t) over the C ranked
     columns (the target's own column included in E), greater = (S + C - E) / 2, ties = E - 1.
+    ``rows`` > 0 counts that many rows at a time (tiles of rows x block; :func:`rows_for`);
+    every row's counts are its own, so the result does not depend on it.
     """
-    B, N = len(targets), model.num_items
+    B = len(targets)
+    if 0 < rows < B:
+        parts = [target_ranks(model, h[lo : lo + rows], targets[lo : lo + rows],
+                              excluded.rows_in(lo, lo + rows) if excluded is not None else None,
+                              block, repeat_is_miss) for lo in range(0, B, rows)]
+        return torch.cat([g for g, _ in parts]), torch.cat([t for _, t in parts])
+    N = model.num_items
     # (B,) target scores. Rows whose target lies in the block being counted use that block's own
     # value, so the target's column always ties with itself and ranks equal the dense reference
     # bit for bit with one block; rows whose target comes in a later block compare against the
     # candidate score, which may differ from the block matmul in the last bit (a count can move
     # by one only at an exact float near-tie).
     t = model.score(h, targets.unsqueeze(1)).squeeze(1).float()
-    S = torch.zeros(B, dtype=torch.long, device=h.device)  # sum of sign(s_i - t) over ranked items
-    E = torch.zeros(B, dtype=torch.long, device=h.device)  # ranked items scored exactly t
+    # sums of values in {-1, 0, 1} over at most N + 1 columns: integers, exact in fp32 below 2^24
+    # (no long casts per block: they were a tenth of a CPU pass's counting time)
+    acc = torch.float32 if N < 2**24 else torch.float64
+    S = torch.zeros(B, dtype=acc, device=h.device)  # sum of sign(s_i - t) over ranked items
+    E = torch.zeros(B, dtype=acc, device=h.device)  # ranked items scored exactly t
     C = torch.full((B,), N, dtype=torch.long, device=h.device)  # ranked items per row (target included)
     score = _block_scorer(model, h)
     for lo in range(1, N + 1, block):  # id 0 is padding: never ranked
@@ -83,16 +122,16 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
         if excluded is not None:
             r, it = excluded.in_block(lo, hi)
             v = s[r, it - lo]  # (P_block,) scores of excluded items
-            drop = (it != targets[r]).long()  # the target stays ranked even when it repeats history
-            S.index_add_(0, r, -torch.sign(v - t[r]).long() * drop)
-            E.index_add_(0, r, -(v == t[r]).long() * drop)
-            C.index_add_(0, r, -drop)
-        # exact: a row sum of at most `block` values in {-1, 0, 1} is an integer below 2^24
+            drop = it != targets[r]  # the target stays ranked even when it repeats history
+            S.index_add_(0, r, -torch.sign(v - t[r]).to(acc) * drop)
+            E.index_add_(0, r, -(v == t[r]).to(acc) * drop)
+            C.index_add_(0, r, -drop.long())
         d = torch.sub(s, t.unsqueeze(1)).sign_()  # (B, C)
-        S += d.sum(1).long()
+        S += d.sum(1)
         # ties = columns minus nonzero signs: an in-place abs and a sum cost less than a (d == 0)
         # mask and its count (measured 1 thread, 1024 x 4096: ~2x less)
-        E += (hi - lo) - d.abs_().sum(1).long()
+        E += (hi - lo) - d.abs_().sum(1)
+    S, E = S.long(), E.long()
     greater = torch.div(S + C - E, 2, rounding_mode="floor")
     ties = (E - 1).clamp_min(0)
     if excluded is not None and repeat_is_miss:

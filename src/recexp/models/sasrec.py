@@ -31,9 +31,13 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """``last_only``: queries for the last position only -> (B, 1, D); keys still all L."""
         B, L, D = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
-        if last_only:
-            q, mask = q[:, :, -1:], mask[:, :, -1:]  # (B, H, 1, d), (B, 1, 1, L)
+        if last_only:  # the query projection for the last position alone: a third less of the qkv matmul
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(x[:, -1:], w[:D], b[:D]).view(B, 1, self.heads, D // self.heads).transpose(1, 2)
+            k, v = F.linear(x, w[D:], b[D:]).view(B, L, 2, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+            mask = mask[:, :, -1:]  # (B, 1, 1, L)
+        else:
+            q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(B, q.shape[2], D))

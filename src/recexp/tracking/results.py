@@ -128,7 +128,7 @@ def preset_params(name: str) -> dict[str, str] | None:
     return kept
 
 
-def runs_of(row: "Row", setting: dict[str, str]) -> bool:
+def runs_of(row: Row, setting: dict[str, str]) -> bool:
     """Whether ``row`` ran exactly ``setting`` (params the run adds itself, ``data.*``, aside)."""
     own = {k: v for k, v in row.params.items() if k != PRESET_TAG and not k.startswith("data.")}
     return own == {k: v for k, v in setting.items() if not k.startswith("data.")}
