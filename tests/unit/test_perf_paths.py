@@ -77,3 +77,40 @@ def test_bert4rec_query_equals_mask_position_of_full_encoding():
     b = Batch(seq=seq, users=torch.zeros(5, dtype=torch.long), times=torch.zeros(5, 10))
     with torch.no_grad():
         assert torch.allclose(model.query(b), model.encode(model.eval_input(seq))[:, -1], atol=1e-5)
+
+
+def test_prefix_windows_train_every_target_once_with_its_full_context():
+    """``window_mode=prefixes`` (RecBole's augmentation): one window per (context, target) pair,
+    only its last position trained, its input the last max_len items before the target; and
+    with a causal model and no dropout its loss equals the ``all`` windows' loss when no sequence
+    is longer than one window (beyond that, ``all`` gives the targets after a window's start
+    fewer than max_len items of context)."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 30, size=40)
+    items = rng.integers(1, 51, size=int(lengths.sum()))
+    seqs = Seqs.from_lengths(np.arange(1, 41), lengths, items, np.arange(len(items), dtype=np.float64))
+    win = TrainWindows(seqs, 8, torch.device("cpu"), "prefixes")
+    expect = sorted((u, tuple(s[max(0, t - 8):t]), int(s[t])) for u, s in
+                    ((u, items[o:o + n]) for u, o, n in zip(range(1, 41), np.cumsum(lengths) - lengths, lengths,
+                                                            strict=True)) for t in range(1, len(s)))
+    got = []
+    for batch in win.iterate(16, torch.Generator().manual_seed(0), shuffle=True):
+        assert batch.num_targets == int((batch.targets > 0).sum()) == len(batch.seq)
+        assert (batch.targets[:, :-1] == 0).all()
+        for u, s, t in zip(batch.users.tolist(), batch.seq, batch.targets[:, -1].tolist(), strict=True):
+            got.append((u, tuple(s[s > 0].tolist()), t))
+    assert sorted(got) == expect
+    torch.manual_seed(0)
+    model = SASRec(num_items=50, max_len=8, hidden_size=16, dropout=0.0, positions="from_start").eval()
+
+    def mean_loss(windows: TrainWindows) -> float:
+        tot = n = 0
+        for b in windows.iterate(1000, None):
+            tot += float(training_loss(model, CrossEntropy(), None, b, None)) * b.num_targets
+            n += b.num_targets
+        return tot / n
+    short = Seqs.from_lengths(np.arange(1, 41), lengths.clip(max=9), items[:int(lengths.clip(max=9).sum())],
+                              np.zeros(int(lengths.clip(max=9).sum())))
+    a, b = (mean_loss(TrainWindows(short, 8, torch.device("cpu"), m)) for m in ("prefixes", "all"))
+    assert abs(a - b) < 1e-5
+    assert abs(mean_loss(win) - mean_loss(TrainWindows(seqs, 8, torch.device("cpu")))) > 1e-3  # long ones differ
