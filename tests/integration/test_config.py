@@ -95,6 +95,10 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
                     "model.num_heads=1", "model.dropout=0.5"],
     "beauty_best_sce": ["experiment=beauty_best", "loss=sce"],
     "beauty_best_rece": ["experiment=beauty_best", "loss=rece"],
+    "beauty_sasrec_recbole": ["experiment=beauty_sasrec_ce", "eval.mask_history=none", "trainer.max_epochs=30",
+                              "trainer.patience=30", "model.block=post_ln", "model.init=normal",
+                              "model.emb_scale=false", "model.positions=from_start",
+                              "trainer.window_mode=prefixes", "trainer.batch_size=256"],
 }
 
 
