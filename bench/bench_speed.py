@@ -183,8 +183,10 @@ def compare(args: argparse.Namespace, log: Path) -> list[dict]:
 def time_to_quality(args: argparse.Namespace, rows: list[dict], log: Path) -> dict | None:
     """Wall time for recexp's SASRec (its Beauty preset's batch 128) to reach ``--ttq`` valid
     NDCG@10 (history not masked, as RecBole), against RecBole's measured epoch + evaluation in this
-    invocation times ``--ttq-recbole-epochs`` (the epochs RecBole needs for that level: 18 on
-    Beauty per shared/STACK-NOTES, measured on an H200 run of the same setup)."""
+    invocation times ``--ttq-recbole-epochs`` (the epochs RecBole needs for that level: 11 for
+    .050 on Beauty, measured here on CPU with bench/recbole_runner.py, 2026-12-01, docs/results.md;
+    shared/STACK-NOTES had 18 from an H200 run). ``--overrides`` apply to this run too (e.g.
+    ``trainer.window_mode=prefixes trainer.batch_size=256``: RecBole's training windows)."""
     rb = next((r["recbole"] for r in rows if r["model"] == "sasrec" and r["recbole"]), None)
     ov = [f"dataset={args.dataset}", f"device={args.device}", *MODELS["sasrec"][0], "trainer.batch_size=128",
           *args.overrides.split()] + ([f"data_dir={args.data_dir}"] if args.data_dir else [])
@@ -270,8 +272,8 @@ def main() -> None:
     ap.add_argument("--ttq", type=float, default=0.0,
                     help="also time recexp SASRec to this valid NDCG@10 (e.g. 0.05) against RecBole's epochs")
     ap.add_argument("--ttq-epochs", type=int, default=40, help="epoch budget of the time-to-quality run")
-    ap.add_argument("--ttq-recbole-epochs", type=int, default=18,
-                    help="epochs RecBole's SASRec needs to reach --ttq (18 for .050 on Beauty, STACK-NOTES)")
+    ap.add_argument("--ttq-recbole-epochs", type=int, default=11,
+                    help="epochs RecBole's SASRec needs to reach --ttq (11 for .050 on Beauty, measured on CPU)")
     ap.add_argument("--scale", default="", help="run the scale benchmark instead: ml1m,ml20m-tenth,items-1m")
     ap.add_argument("--scale-losses", default="",
                     help="with --scale ml20m,items-1m: time these losses (ce,sce,rece,sampled_softmax) on each shape")
@@ -301,7 +303,8 @@ def main() -> None:
     if ttq:
         ours, theirs = ttq["recexp_s"], ttq.get("recbole_s_estimate")
         print(f"\ntime to valid NDCG@10 >= {ttq['target']} (history not masked): recexp SASRec "
-              + (f"{ours:.0f} s ({ttq['recexp_epochs']} epochs, batch 128)" if ours else
+              + (f"{ours:.0f} s ({ttq['recexp_epochs']} epochs, batch 128{' + ' + args.overrides if args.overrides else ''})"
+                 if ours else
                  f"not reached in {len(ttq['recexp_curve'])} epochs (best {max(ttq['recexp_curve']):.4f})")
               + (f"; RecBole {args.ttq_recbole_epochs} epochs x (epoch + eval) measured above = {theirs:.0f} s"
                  if theirs else "") + (f" -> {theirs / ours:.1f}x" if ours and theirs else ""))

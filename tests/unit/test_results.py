@@ -303,3 +303,26 @@ def test_runs_from_before_an_added_key_group_with_its_default():
 
     rows = group_rows([run(0), run(1, **{"trainer.cpu_amp": "False"}), run(2, **{"trainer.cpu_amp": "True"})], {})
     assert sorted(r.seeds for r in rows) == [[0, 1], [2]]
+
+
+def test_target_line_names_the_best_preset_for_runs_made_as_another_preset_with_overrides():
+    """Runs made as `experiment=toys_sasrec_ce` + overrides that toys_best composes to now are
+    toys_best's runs: the target line names toys_best (and how they were run), not a changed preset."""
+    from recexp.tracking.query import RunRecord
+    from recexp.tracking.results import group_rows, preset_params, target_line
+
+    setting = preset_params("toys_best")
+    assert setting != preset_params("toys_sasrec_ce")  # the runs' own preset composes to another setting
+
+    def run(seed: int, **changed: str) -> RunRecord:
+        params = setting | {"seed": str(seed), "tracking.experiment": "x"} | changed
+        return RunRecord(f"r{seed}{changed}", "x", "1", seed, params,
+                         {"recexp.model": "SASRec", "recexp.dataset": "toys", "recexp.loss": "ce",
+                          "recexp.preset": "toys_sasrec_ce"}, {"test/ndcg_10": 0.06, "test/hr_10": 0.1, "best_epoch": 9})
+
+    rows = group_rows([run(0), run(1), run(2)], {})
+    line = target_line(rows, {"ndcg_10": 0.05})
+    assert "(`experiment=toys_best`; run as `experiment=toys_sasrec_ce` with overrides)" in line, line
+    assert "as it was when run" not in line
+    other = group_rows([run(s, **{"model.hidden_size": "999"}) for s in range(3)], {})
+    assert "as it was when run" in target_line(other, {"ndcg_10": 0.05})  # neither preset: the old wording

@@ -235,8 +235,14 @@ def target_line(rows: list[Row], target: dict) -> str:
                 f"{statistics.fmean(top.ndcg):.4f} over {len(top.seeds)} seed(s).")
     where = _setting(best)
     now = preset_params(best.preset) if best.preset else None
-    if now is not None and not runs_of(best, now):  # the preset was changed after these runs
-        where += " as it was when run (that preset composes to another setting now)"
+    if now is not None and not runs_of(best, now):
+        pinned = best_preset_name(best.dataset)
+        if best.preset != pinned and runs_of(best, preset_params(pinned) or {"": ""}):
+            # run as another preset + overrides that <dataset>_best composes to now: name that one
+            where = where.replace(f"`experiment={best.preset}`",
+                                  f"`experiment={pinned}`; run as `experiment={best.preset}` with overrides")
+        else:  # the preset was changed after these runs
+            where += " as it was when run (that preset composes to another setting now)"
     return f"**Target.** Best setting {where}, {runs}: {'; '.join(parts)}.{pub}{few}"
 
 
