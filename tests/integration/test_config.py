@@ -71,7 +71,8 @@ def test_same_as_presets_compose_to_the_best_presets_settings():
     targets = OmegaConf.to_container(OmegaConf.load(conf_dir().parent / "docs" / "results" / "targets.yaml"))
     pairs = [(f"{'ml100k' if ds == 'ml-100k' else ds}_best", other) for ds, t in targets.items()
              for other in t.get("same_as", [])]
-    assert pairs, "no same_as entry to check"
+    if not pairs:  # the README summary finds the best presets' runs by their settings since 2026-12-01
+        pytest.skip("docs/results/targets.yaml names no same_as preset")
     for best, other in pairs:
         a, b = (OmegaConf.to_container(compose_cfg([f"experiment={p}"]), resolve=True) for p in (best, other))
         for c in (a, b):
@@ -86,15 +87,19 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     "beauty_sasrec_wide": ["experiment=beauty_sasrec_ce", "model.hidden_size=256", "model.num_blocks=1",
                            "model.num_heads=1", "model.dropout=0.5"],
     # toys_sasrec_wide's runs were `experiment=toys_best` of its former settings (now toys_sasrec_ce)
-    # + overrides; toys_best's (SCE) were that wide preset, then named toys_best, + loss=sce
+    # + overrides; toys_sasrec_wide_sce's (toys_best from 18:00 to 20:30 UTC) were that wide preset + loss=sce
     "toys_sasrec_wide": ["experiment=toys_sasrec_ce", "model.hidden_size=256", "model.num_blocks=1",
                          "model.num_heads=1"],
-    "toys_best": ["experiment=toys_sasrec_wide", "loss=sce"],
+    "toys_sasrec_wide_sce": ["experiment=toys_sasrec_wide", "loss=sce"],
+    # the best presets since 2026-12-01 20:30 UTC: d 64 on RecBole's windows
+    "beauty_best": ["experiment=beauty_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
+    "toys_best": ["experiment=toys_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
     # lastfm_best's 3 runs were the former lastfm_best (now lastfm_sasrec_ce) + width overrides
     "lastfm_best": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
                     "model.num_heads=1", "model.dropout=0.5"],
-    "beauty_best_sce": ["experiment=beauty_best", "loss=sce"],
-    "beauty_best_rece": ["experiment=beauty_best", "loss=rece"],
+    # measured when beauty_best was the wide block (now beauty_sasrec_wide)
+    "beauty_best_sce": ["experiment=beauty_sasrec_wide", "loss=sce"],
+    "beauty_best_rece": ["experiment=beauty_sasrec_wide", "loss=rece"],
     "beauty_sasrec_recbole": ["experiment=beauty_sasrec_ce", "eval.mask_history=none", "trainer.max_epochs=30",
                               "trainer.patience=30", "model.block=post_ln", "model.init=normal",
                               "model.emb_scale=false", "model.positions=from_start",
