@@ -165,7 +165,7 @@ class TrainWindows:
             seq, targets = win[:, :-1], win[:, 1:]
             targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
             if self.prefixes:  # the window's last position is its one target (every window has >= 2 items)
-                targets = torch.cat([torch.zeros_like(targets[:, :-1]), targets[:, -1:]], 1)
+                targets[:, :-1] = 0  # (torch.where made a fresh tensor)
                 count = len(w)
             yield Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets,
                         num_targets=int(count))

@@ -237,7 +237,8 @@ def target_line(rows: list[Row], target: dict) -> str:
     now = preset_params(best.preset) if best.preset else None
     if now is not None and not runs_of(best, now):
         pinned = best_preset_name(best.dataset)
-        if best.preset != pinned and runs_of(best, preset_params(pinned) or {"": ""}):
+        pinned_now = preset_params(pinned) if best.preset != pinned else None
+        if pinned_now is not None and runs_of(best, pinned_now):
             # run as another preset + overrides that <dataset>_best composes to now: name that one
             where = where.replace(f"`experiment={best.preset}`",
                                   f"`experiment={pinned}`; run as `experiment={best.preset}` with overrides")
