@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recexp import gemm
 from recexp.errors import ConfigError
 from recexp.models.scoring import dot_product_items
 
@@ -208,18 +209,22 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
         want_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         total = torch.zeros((), dtype=torch.float32, device=h.device)
         gh = torch.empty(h.shape, dtype=torch.float32, device=h.device) if want_grad else None
-        gi = torch.zeros(items.shape, dtype=torch.float32, device=h.device) if want_grad else None
         step = _chunk_rows(items.shape[0], h.device)
         # under autocast (amp / cpu_amp) all three matmuls run in its dtype, the softmax in fp32: cast
         # the table once here, not per chunk, and keep d/ditems off the fp32 in-place addmm_
         low = torch.get_autocast_dtype(h.device.type) if torch.is_autocast_enabled(h.device.type) else None
         mm_items = items.to(low) if low is not None else items.float()  # (N, D)
-        items_t = mm_items.T.contiguous()  # (D, N) once: 27-35 ms vs 31-36 ms per 500-row chunk with items.T (CPU)
+        # fp32 on CPU: the three products through oneDNN (recexp.gemm: 2x MKL's on AMD CPUs), with
+        # d/ditems accumulated transposed, (D, N), where its product reads the chunk as it lies
+        fast = low is None and gemm.routable(h, mm_items)
+        items_t = None if fast else mm_items.T.contiguous()  # (D, N) once: 27-35 ms vs 31-36 ms per 500-row chunk with items.T (CPU)
+        gi_t = torch.zeros(items.shape[::-1], dtype=torch.float32, device=h.device) if fast and want_grad else None
+        gi = torch.zeros(items.shape, dtype=torch.float32, device=h.device) if want_grad and not fast else None
         for s in range(0, M, step):
             hc, tc = h[s : s + step], targets[s : s + step]  # (C, D), (C,)
             if low is not None:
                 hc = hc.to(low)
-            logits = (hc @ items_t).float()  # (C, N)
+            logits = gemm.mm_nt(hc, mm_items) if fast else (hc @ items_t).float()  # (C, N)
             top = logits.amax(1, keepdim=True)  # (C, 1)
             picked = logits.gather(1, tc.unsqueeze(1)).squeeze(1)  # (C,)
             p = logits.sub_(top).exp_()  # (C, N) unnormalised softmax, in place: one exp pass
@@ -228,7 +233,10 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
             if want_grad:
                 p.div_(z.unsqueeze(1))
                 p.scatter_add_(1, tc.unsqueeze(1), torch.full((len(tc), 1), -1.0, device=h.device))
-                if low is None:
+                if fast:
+                    gh[s : s + step] = gemm.mm_nt(p, mm_items.T)  # (C, D) = p @ items
+                    gi_t += gemm.mm_nt(hc.T, p.T)  # (D, N) = hc.T @ p
+                elif low is None:
                     gh[s : s + step] = p @ mm_items  # (C, D)
                     gi.addmm_(p.T, hc.float())  # (N, D)
                 else:
@@ -236,6 +244,8 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
                     gh[s : s + step] = pl @ mm_items
                     gi += pl.T @ hc  # (N, D) in the low dtype, accumulated in fp32
         inv = 1.0 / max(M, 1)
+        if gi_t is not None:
+            gi = gi_t.T
         if want_grad:
             ctx.save_for_backward(gh.mul_(inv).to(h.dtype), gi.mul_(inv).to(items.dtype))
         return total * inv if M else total.fill_(math.nan)

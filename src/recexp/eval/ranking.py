@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from recexp import gemm
 from recexp.models.base import SeqRecModel
 from recexp.models.scoring import dot_product_items
 
@@ -73,7 +74,7 @@ def _block_scorer(model: SeqRecModel, h: torch.Tensor):  # noqa: ANN202
     """(lo, hi) -> (B, hi - lo) fp32 scores of items lo..hi-1; a plain matmul for dot models."""
     table = dot_product_items(model)
     if table is not None:
-        return lambda lo, hi: (h @ table[lo:hi].T).float()
+        return lambda lo, hi: gemm.linear(h, table[lo:hi]).float()  # h @ table[lo:hi].T
     return lambda lo, hi: model.score(h, torch.arange(lo, hi, device=h.device)).float()
 
 

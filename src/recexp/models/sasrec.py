@@ -18,6 +18,7 @@ from torch import nn
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
+from recexp.gemm import Linear, linear
 from recexp.models.base import SeqRecModel
 
 
@@ -25,16 +26,16 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.heads, self.dropout = heads, dropout
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, 3 * dim)
+        self.out = Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """``last_only``: queries for the last position only -> (B, 1, D); keys still all L."""
         B, L, D = x.shape
         if last_only:  # the query projection for the last position alone: a third less of the qkv matmul
             w, b = self.qkv.weight, self.qkv.bias
-            q = F.linear(x[:, -1:], w[:D], b[:D]).view(B, 1, self.heads, D // self.heads).transpose(1, 2)
-            k, v = F.linear(x, w[D:], b[D:]).view(B, L, 2, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+            q = linear(x[:, -1:], w[:D], b[:D]).view(B, 1, self.heads, D // self.heads).transpose(1, 2)
+            k, v = linear(x, w[D:], b[D:]).view(B, L, 2, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
             mask = mask[:, :, -1:]  # (B, 1, 1, L)
         else:
             q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
@@ -48,7 +49,7 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads, dropout)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
+        self.ffn = nn.Sequential(Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), Linear(ffn_dim, dim))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
@@ -62,8 +63,8 @@ class SwiGLU(nn.Module):
 
     def __init__(self, dim: int, inner: int, dropout: float) -> None:
         super().__init__()
-        self.w13 = nn.Linear(dim, 2 * inner, bias=False)
-        self.w2 = nn.Linear(inner, dim, bias=False)
+        self.w13 = Linear(dim, 2 * inner, bias=False)
+        self.w2 = Linear(inner, dim, bias=False)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,7 +81,7 @@ class LiGRBlock(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads, dropout)
         self.ffn = SwiGLU(dim, ffn_dim, dropout)
-        self.gate1, self.gate2 = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.gate1, self.gate2 = Linear(dim, dim), Linear(dim, dim)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
