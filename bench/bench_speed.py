@@ -167,11 +167,11 @@ def compare(args: argparse.Namespace, log: Path) -> list[dict]:
                              recexp_env(), log))
         print(f"recexp {name}: {ours}", file=sys.stderr)
         blas = None
-        if args.blas_row:  # the same recexp code with PyTorch's BLAS products (no oneDNN route): the before row
+        if args.before_row:  # the same code with PyTorch's BLAS products and glibc's malloc defaults: the before row
             blas = json.loads(sh(worker_cmd("recexp", epochs=args.epochs, eval_passes=passes,
                                             overrides=" ".join(data_overrides + overrides + args.overrides.split())),
-                                 {**recexp_env(), "RECEXP_CPU_GEMM": "blas"}, log))
-            print(f"recexp (BLAS) {name}: {blas}", file=sys.stderr)
+                                 {**recexp_env(), "RECEXP_CPU_GEMM": "blas", "RECEXP_MALLOC": "default"}, log))
+            print(f"recexp (before) {name}: {blas}", file=sys.stderr)
         theirs = None
         if not args.no_recbole:
             py = ensure_recbole(log)
@@ -226,13 +226,13 @@ def print_compare(rows: list[dict], args: argparse.Namespace) -> None:
             print(f"{r['model']:10} {label:22} {a if a is not None else float('nan'):12.2f} "
                   f"{b if b is not None else float('nan'):12.2f} "
                   f"{ratio(a, b):>9}")
-        if r.get("recexp_blas"):  # recexp with PyTorch's BLAS products: speed-up = that / recexp
+        if r.get("recexp_blas"):  # recexp with BLAS products and malloc defaults: speed-up = that / recexp
             z = r["recexp_blas"]
             for label, key in [("train epoch (CPU s)", "train_epoch_cpu_s"), ("full-rank eval (CPU s)", "eval_cpu_s")]:
                 a, b = mean(o[key]), mean(z[key])
                 if a is not None and b is not None:
-                    print(f"{r['model']:10} {label + ', BLAS':22} {b:12.2f} {'':>12} {ratio(a, b):>9}"
-                          f"  (RecBole / recexp with BLAS: {ratio(b, mean(t.get(key, [])))})")
+                    print(f"{r['model']:10} {label + ', before':22} {b:12.2f} {'':>12} {ratio(a, b):>9}"
+                          f"  (RecBole / recexp before: {ratio(b, mean(t.get(key, [])))})")
         for m in ("ndcg_10", "hit_10"):
             b = t.get("valid", {}).get(m)
             print(f"{r['model']:10} {'valid ' + m:22} {o['valid'].get(m, float('nan')):12.4f} "
@@ -281,8 +281,9 @@ def main() -> None:
     ap.add_argument("--eval-only", default="", help="comma-separated models timed on evaluation only (no "
                     "training epoch, untrained weights: a pass costs the same), --eval-passes each side")
     ap.add_argument("--eval-passes", type=int, default=2)
-    ap.add_argument("--blas-row", action="store_true", help="also time recexp with RECEXP_CPU_GEMM=blas "
-                    "(PyTorch's BLAS for fp32 products instead of oneDNN): the before row, same invocation")
+    ap.add_argument("--before-row", action="store_true", help="also time recexp with RECEXP_CPU_GEMM=blas "
+                    "RECEXP_MALLOC=default (PyTorch's BLAS for fp32 products, glibc's malloc defaults): the "
+                    "before row of recexp.gemm and recexp.malloc, same invocation")
     ap.add_argument("--overrides", default="", help="extra recexp overrides, e.g. 'trainer.compile=true'")
     ap.add_argument("--ttq", type=float, default=0.0,
                     help="also time recexp SASRec to this valid NDCG@10 (e.g. 0.05) against RecBole's epochs")

@@ -22,12 +22,14 @@ import bench_speed  # noqa: E402
 from bench_worker import load  # noqa: E402
 
 from recexp.data.batches import EvalBatches, TrainWindows  # noqa: E402
+from recexp.malloc import keep_freed_memory  # noqa: E402
 from recexp.parts import build_loss_and_sampler  # noqa: E402
 from recexp.training.trainer import training_loss  # noqa: E402
 
 
 def main() -> None:
     phase, name = sys.argv[1], sys.argv[2]
+    keep_freed_memory()  # as the CLI does
     ov = ["dataset=beauty", "device=cpu", *bench_speed.MODELS[name][0], "tracking=none",
           "eval.mask_history=false", "eval.ks=[10]", "eval.metrics=[hr,ndcg]"]
     cfg, data = load(ov)
@@ -36,7 +38,7 @@ def main() -> None:
     if phase == "eval":
         ev, valid = instantiate(cfg.eval), EvalBatches(data.valid, int(cfg.max_len), torch.device("cpu"))
         ev.evaluate(model, valid, beyond=False)  # warm-up
-        with profile() as p:
+        with profile(record_shapes=len(sys.argv) > 3) as p:
             ev.evaluate(model, valid, beyond=False)
     else:
         loss, sampler = build_loss_and_sampler(cfg, model)
@@ -54,10 +56,10 @@ def main() -> None:
 
         for b in batches[:3]:
             step(b)
-        with profile() as p:
+        with profile(record_shapes=len(sys.argv) > 3) as p:
             for b in batches[3:]:
                 step(b)
-    print(p.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    print(p.key_averages(group_by_input_shape=len(sys.argv) > 3).table(sort_by="self_cpu_time_total", row_limit=15 if len(sys.argv) <= 3 else 40))
 
 
 if __name__ == "__main__":

@@ -218,13 +218,14 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
         # d/ditems accumulated transposed, (D, N), where its product reads the chunk as it lies
         fast = low is None and gemm.routable(h, mm_items)
         items_t = None if fast else mm_items.T.contiguous()  # (D, N) once: 27-35 ms vs 31-36 ms per 500-row chunk with items.T (CPU)
+        packed = gemm.pack(mm_items, step) if fast else None  # the logits' table, packed once: 1.25 vs 1.41 ms a chunk
         gi_t = torch.zeros(items.shape[::-1], dtype=torch.float32, device=h.device) if fast and want_grad else None
         gi = torch.zeros(items.shape, dtype=torch.float32, device=h.device) if want_grad and not fast else None
         for s in range(0, M, step):
             hc, tc = h[s : s + step], targets[s : s + step]  # (C, D), (C,)
             if low is not None:
                 hc = hc.to(low)
-            logits = gemm.mm_nt(hc, mm_items) if fast else (hc @ items_t).float()  # (C, N)
+            logits = gemm.mm_nt(hc, packed) if fast else (hc @ items_t).float()  # (C, N)
             top = logits.amax(1, keepdim=True)  # (C, 1)
             picked = logits.gather(1, tc.unsqueeze(1)).squeeze(1)  # (C,)
             p = logits.sub_(top).exp_()  # (C, N) unnormalised softmax, in place: one exp pass

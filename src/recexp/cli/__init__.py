@@ -13,6 +13,7 @@ import signal
 import sys
 
 from recexp.config import group_choices
+from recexp.malloc import keep_freed_memory
 
 # verb -> (module, one-line summary for `recexp --help`)
 VERBS: dict[str, tuple[str, str]] = {
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     # `kill`, a scheduler's preemption or `timeout` end a run like Ctrl-C: checkpoint kept, MLflow
     # run KILLED (the default SIGTERM action would leave it RUNNING forever)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    keep_freed_memory()  # glibc keeps freed tensors' memory for reuse (recexp.malloc: page faults were up to half a pass)
     if not argv or argv[0] in ("-h", "--help", "help"):
         try:
             print(usage())

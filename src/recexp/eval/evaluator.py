@@ -13,6 +13,7 @@ from recexp.eval.masking import mask_mode
 from recexp.eval.metrics import all_metrics
 from recexp.eval.ranking import (
     Excluded,
+    ItemScores,
     block_for,
     positions_for,
     rows_for,
@@ -61,16 +62,17 @@ class FullRanking:
         block = self.item_block or block_for(data.device)
         acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
                if beyond and self.beyond and self.item_counts is not None else None)
+        scores = ItemScores(model)  # the item table's blocks, prepared once for the whole pass
         for rows, batch, targets in data.iterate(self.batch_size, positions_for(data.device)):
             h = model.query(batch)  # (B, D)
             # the full history is excluded from the ranking, not just the model's input window
             excluded = (Excluded(*data.hist.flat_members(rows), len(rows))
                         if self.mask_history != "none" else None)
             rank, ties = target_ranks(model, h, targets, excluded, block,  # streamed over item blocks
-                                      repeat_is_miss=self.mask_history == "all", rows=rows_for(data.device))
+                                      repeat_is_miss=self.mask_history == "all", rows=rows_for(data.device), scores=scores)
             values = all_metrics(rank, self.ks, self.metrics, ties)
             if acc is not None:  # top-K lists on the device: (B, max K)
-                values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, block)[1])
+                values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, block, scores)[1])
             for key, v in values.items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:

@@ -70,17 +70,33 @@ class Excluded:
         return self.rows[a:b], self.items[a:b]
 
 
-def _block_scorer(model: SeqRecModel, h: torch.Tensor):  # noqa: ANN202
-    """(lo, hi) -> (B, hi - lo) fp32 scores of items lo..hi-1; a plain matmul for dot models."""
-    table = dot_product_items(model)
-    if table is not None:
-        return lambda lo, hi: gemm.linear(h, table[lo:hi]).float()  # h @ table[lo:hi].T
-    return lambda lo, hi: model.score(h, torch.arange(lo, hi, device=h.device)).float()
+class ItemScores:
+    """``(h, lo, hi)`` -> (B, hi - lo) fp32 scores of items lo..hi-1 for queries ``h``: a plain
+    product for models that score by a dot product with their item table (else ``model.score``).
+    On CPU in fp32 the table's blocks are packed for oneDNN once (:func:`recexp.gemm.pack`) and
+    reused by every batch: a plain block was repacked inside each (128-row) product, which then
+    ran at about half speed. Build one per evaluation pass: the packed blocks copy the table as
+    it is when first used."""
+
+    def __init__(self, model: SeqRecModel) -> None:
+        self.model, self.table = model, dot_product_items(model)
+        self._packed: dict[tuple[int, int], torch.Tensor] = {}
+
+    def __call__(self, h: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        if self.table is None:
+            return self.model.score(h, torch.arange(lo, hi, device=h.device)).float()
+        w = self.table[lo:hi]
+        if gemm.routable(h, w):
+            if (lo, hi) not in self._packed:
+                self._packed[lo, hi] = gemm.pack(w.detach(), CPU_ROWS)
+            return gemm.mm_nt(h, self._packed[lo, hi])
+        return (h @ w.T).float()
 
 
 def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
                  excluded: Excluded | None = None, block: int = DEFAULT_BLOCK,
-                 repeat_is_miss: bool = False, rows: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                 repeat_is_miss: bool = False, rows: int = 0, scores: ItemScores | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(greater (B,), ties (B,)): items ranked strictly above ``targets`` (B,) among items 1..N
     for queries ``h`` (B, D), and items tied with it (its own column not counted); the metrics
     take the expectation over a random order of the ties (:mod:`recexp.eval.metrics`).
@@ -92,13 +108,15 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
     One pass per block: with S = sum_i sign(s_i - t) and E = #(s_i == t) over the C ranked
     columns (the target's own column included in E), greater = (S + C - E) / 2, ties = E - 1.
     ``rows`` > 0 counts that many rows at a time (tiles of rows x block; :func:`rows_for`);
-    every row's counts are its own, so the result does not depend on it.
+    every row's counts are its own, so the result does not depend on it. ``scores``: an
+    :class:`ItemScores` shared by the batches of a pass (a new one otherwise).
     """
     B = len(targets)
+    scores = scores or ItemScores(model)
     if 0 < rows < B:
         parts = [target_ranks(model, h[lo : lo + rows], targets[lo : lo + rows],
                               excluded.rows_in(lo, lo + rows) if excluded is not None else None,
-                              block, repeat_is_miss) for lo in range(0, B, rows)]
+                              block, repeat_is_miss, scores=scores) for lo in range(0, B, rows)]
         return torch.cat([g for g, _ in parts]), torch.cat([t for _, t in parts])
     N = model.num_items
     # (B,) target scores. Rows whose target lies in the block being counted use that block's own
@@ -113,10 +131,9 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
     S = torch.zeros(B, dtype=acc, device=h.device)  # sum of sign(s_i - t) over ranked items
     E = torch.zeros(B, dtype=acc, device=h.device)  # ranked items scored exactly t
     C = torch.full((B,), N, dtype=torch.long, device=h.device)  # ranked items per row (target included)
-    score = _block_scorer(model, h)
     for lo in range(1, N + 1, block):  # id 0 is padding: never ranked
         hi = min(lo + block, N + 1)
-        s = score(lo, hi)  # (B, C)
+        s = scores(h, lo, hi)  # (B, C)
         inb = (targets >= lo) & (targets < hi)  # (B,)
         own = s.gather(1, (targets - lo).clamp(0, hi - lo - 1).unsqueeze(1)).squeeze(1)  # (B,)
         t = torch.where(inb, own, t)
@@ -127,7 +144,8 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
             S.index_add_(0, r, -torch.sign(v - t[r]).to(acc) * drop)
             E.index_add_(0, r, -(v == t[r]).to(acc) * drop)
             C.index_add_(0, r, -drop.long())
-        d = torch.sub(s, t.unsqueeze(1)).sign_()  # (B, C)
+        # s - t in place where s is the block's own fresh product (a model's score() may return a view)
+        d = (s.sub_(t.unsqueeze(1)) if scores.table is not None else torch.sub(s, t.unsqueeze(1))).sign_()  # (B, C)
         S += d.sum(1)
         # ties = columns minus nonzero signs: an in-place abs and a sum cost less than a (d == 0)
         # mask and its count (measured 1 thread, 1024 x 4096: ~2x less)
@@ -144,17 +162,17 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
 
 
 def streamed_topk(model: SeqRecModel, h: torch.Tensor, k: int, excluded: Excluded | None = None,
-                  block: int = DEFAULT_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
+                  block: int = DEFAULT_BLOCK, scores: ItemScores | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(scores (B, k), item ids (B, k)) of the k best items 1..N per row, best first; excluded
-    items never appear. Memory: (B, k + block)."""
+    items never appear. Memory: (B, k + block). ``scores``: as in :func:`target_ranks`."""
     B, N = h.shape[0], model.num_items
     k = min(k, N)
     best_s = torch.full((B, 0), float("-inf"), device=h.device)
     best_i = torch.zeros((B, 0), dtype=torch.long, device=h.device)
-    score = _block_scorer(model, h)
+    scores = scores or ItemScores(model)
     for lo in range(1, N + 1, block):
         hi = min(lo + block, N + 1)
-        s = score(lo, hi).contiguous()  # contiguous: a model may return a broadcast view (Pop)
+        s = scores(h, lo, hi).contiguous()  # contiguous: a model may return a broadcast view (Pop)
         if excluded is not None:
             r, it = excluded.in_block(lo, hi)
             s[r, it - lo] = float("-inf")

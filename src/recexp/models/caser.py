@@ -15,6 +15,7 @@ from torch import nn
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
+from recexp.gemm import Linear
 from recexp.models.base import SeqRecModel
 
 
@@ -31,7 +32,7 @@ class Caser(SeqRecModel):
         self.user_emb = nn.Embedding(num_users + 1, d, padding_idx=0) if use_user else None
         self.vertical = nn.Conv2d(1, num_vertical, (window, 1))
         self.horizontal = nn.ModuleList(nn.Conv2d(1, num_horizontal, (h, d)) for h in range(1, window + 1))
-        self.fc = nn.Linear(num_vertical * d + num_horizontal * window, d)
+        self.fc = Linear(num_vertical * d + num_horizontal * window, d)
         self.drop = nn.Dropout(dropout)
         out = 2 * d if use_user else d
         # output embeddings W' with the bias b' as one extra column: score = [q; 1] . [W'_i; b'_i]

@@ -15,6 +15,7 @@ from torch import nn
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
+from recexp.gemm import Linear
 from recexp.models.base import SeqRecModel
 from recexp.models.rnn import left_align, restore
 
@@ -41,7 +42,7 @@ class GRU4Rec(SeqRecModel):
         self.gru = nn.GRU(emb, hidden_size, num_layers, batch_first=True,
                           dropout=dropout_hidden if num_layers > 1 else 0.0)
         self.out_drop = nn.Dropout(dropout_hidden)
-        self.proj = nn.Linear(hidden_size, emb)  # hidden state -> item space
+        self.proj = Linear(hidden_size, emb)  # hidden state -> item space
         nn.init.xavier_normal_(self.item_emb.weight)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()

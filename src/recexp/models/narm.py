@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from recexp.data.batches import Batch
+from recexp.gemm import Linear
 from recexp.models.base import SeqRecModel
 from recexp.models.rnn import left_align, restore
 
@@ -23,11 +24,11 @@ class NARM(SeqRecModel):
         self.item_emb = nn.Embedding(num_items + 1, embedding_size, padding_idx=0)
         self.emb_drop = nn.Dropout(dropout_emb)
         self.gru = nn.GRU(embedding_size, hidden_size, num_layers, batch_first=True)
-        self.a1 = nn.Linear(hidden_size, hidden_size, bias=False)  # applied to the query state h_t
-        self.a2 = nn.Linear(hidden_size, hidden_size, bias=False)  # applied to each h_j
-        self.v = nn.Linear(hidden_size, 1, bias=False)
+        self.a1 = Linear(hidden_size, hidden_size, bias=False)  # applied to the query state h_t
+        self.a2 = Linear(hidden_size, hidden_size, bias=False)  # applied to each h_j
+        self.v = Linear(hidden_size, 1, bias=False)
         self.ct_drop = nn.Dropout(dropout_ct)
-        self.decoder = nn.Linear(2 * hidden_size, embedding_size, bias=False)  # the bilinear B
+        self.decoder = Linear(2 * hidden_size, embedding_size, bias=False)  # the bilinear B
         nn.init.xavier_normal_(self.item_emb.weight)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()

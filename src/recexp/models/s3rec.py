@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recexp.gemm import Linear
 from recexp.models.sasrec import SASRec
 
 
@@ -34,12 +35,12 @@ class S3Rec(SASRec):
                          num_blocks=num_blocks, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout,
                          causal=True, extra_tokens=1)
         self.num_attributes = num_attributes
-        self.mip_head = nn.Linear(hidden_size, hidden_size)
-        self.sp_head = nn.Linear(hidden_size, hidden_size)
+        self.mip_head = Linear(hidden_size, hidden_size)
+        self.sp_head = Linear(hidden_size, hidden_size)
         if num_attributes > 0:
             self.attr_emb = nn.Embedding(num_attributes + 1, hidden_size, padding_idx=0)
-            self.aap_head = nn.Linear(hidden_size, hidden_size)
-            self.map_head = nn.Linear(hidden_size, hidden_size)
+            self.aap_head = Linear(hidden_size, hidden_size)
+            self.map_head = Linear(hidden_size, hidden_size)
         self.reset_parameters()
 
     @property
