@@ -34,8 +34,10 @@ def onednn_fp32() -> bool:
         op = torch.ops.mkldnn._linear_pointwise
         g = torch.Generator().manual_seed(0)
         x, w, b = (torch.randn(s, generator=g) for s in ((7, 33), (5, 33), (5,)))
-        got, ref = op(x, w.T.contiguous().T, b, "none", [], ""), F.linear(x, w, b)
-        return bool(torch.allclose(got, ref, rtol=1e-5, atol=1e-5))
+        ref = F.linear(x, w, b)
+        plain = op(x, w.T.contiguous().T, b, "none", [], "")  # a transposed layout, read as it lies
+        packed = op(x, torch.ops.mkldnn._reorder_linear_weight(w, 7), b, "none", [], "")
+        return all(bool(torch.allclose(y, ref, rtol=1e-5, atol=1e-5)) for y in (plain, packed))
     except (AttributeError, RuntimeError):
         return False
 
@@ -59,6 +61,7 @@ def pack(w: torch.Tensor, rows: int) -> torch.Tensor:
 
 
 def routable(*ts: torch.Tensor | None) -> bool:
+    """Whether a product of these tensors may go through oneDNN: all on CPU in fp32, no autocast."""
     return (all(t is None or (t.device.type == "cpu" and t.dtype == torch.float32) for t in ts)
             and not torch.is_autocast_enabled("cpu") and onednn_fp32())
 
@@ -90,13 +93,6 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     else:
         y = mm_nt(x2, weight, bias)
     return y.view(*lead, weight.shape[0])
-
-
-def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` for 2-D ``a`` and ``b``, without autograd (the fused CE and the ranking use it)."""
-    if a.numel() * b.shape[1] >= SMALL and routable(a, b):
-        return mm_nt(a, b.T)
-    return a @ b
 
 
 class Linear(nn.Linear):
