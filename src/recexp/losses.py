@@ -194,6 +194,10 @@ def _chunk_rows(num_items: int, device: torch.device) -> int:
     return max(64, budget // (4 * max(num_items, 1)))
 
 
+#: the fused CE's d/ditems goes through oneDNN up to this size (see ChunkedSoftmaxCE.forward)
+GI_ONEDNN_BYTES = 16 * 2**20
+
+
 class ChunkedSoftmaxCE(torch.autograd.Function):
     """Mean softmax cross-entropy of ``h @ items.T`` against ``targets`` (0-based into ``items``).
 
@@ -214,13 +218,17 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
         # the table once here, not per chunk, and keep d/ditems off the fp32 in-place addmm_
         low = torch.get_autocast_dtype(h.device.type) if torch.is_autocast_enabled(h.device.type) else None
         mm_items = items.to(low) if low is not None else items.float()  # (N, D)
-        # fp32 on CPU: the three products through oneDNN (recexp.gemm: 2x MKL's on AMD CPUs), with
-        # d/ditems accumulated transposed, (D, N), where its product reads the chunk as it lies
+        # fp32 on CPU: the products through oneDNN (recexp.gemm: 2.3-2.9x MKL's on AMD CPUs), with
+        # d/ditems accumulated transposed, (D, N), where its product reads the chunk as it lies.
+        # oneDNN has no in-place accumulate: each chunk's (D, N) product is a new tensor added in,
+        # cheaper than MKL's in-place addmm_ while it is small (Beauty: 2.2 vs 3.7 ms a chunk) and
+        # dearer once it is not (10^6 items, 256 MB: 320 vs 121 ms), so large tables keep addmm_
         fast = low is None and gemm.routable(h, mm_items)
+        gi_onednn = fast and items.numel() * 4 <= GI_ONEDNN_BYTES
         items_t = None if fast else mm_items.T.contiguous()  # (D, N) once: 27-35 ms vs 31-36 ms per 500-row chunk with items.T (CPU)
         packed = gemm.pack(mm_items, step) if fast else None  # the logits' table, packed once: 1.25 vs 1.41 ms a chunk
-        gi_t = torch.zeros(items.shape[::-1], dtype=torch.float32, device=h.device) if fast and want_grad else None
-        gi = torch.zeros(items.shape, dtype=torch.float32, device=h.device) if want_grad and not fast else None
+        gi_t = torch.zeros(items.shape[::-1], dtype=torch.float32, device=h.device) if gi_onednn and want_grad else None
+        gi = torch.zeros(items.shape, dtype=torch.float32, device=h.device) if want_grad and not gi_onednn else None
         for s in range(0, M, step):
             hc, tc = h[s : s + step], targets[s : s + step]  # (C, D), (C,)
             if low is not None:
@@ -236,7 +244,10 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
                 p.scatter_add_(1, tc.unsqueeze(1), torch.full((len(tc), 1), -1.0, device=h.device))
                 if fast:
                     gh[s : s + step] = gemm.mm_nt(p, mm_items.T)  # (C, D) = p @ items
-                    gi_t += gemm.mm_nt(hc.T, p.T)  # (D, N) = hc.T @ p
+                    if gi_onednn:
+                        gi_t += gemm.mm_nt(hc.T, p.T)  # (D, N) = hc.T @ p
+                    else:
+                        gi.addmm_(p.T, hc)  # (N, D), in place
                 elif low is None:
                     gh[s : s + step] = p @ mm_items  # (C, D)
                     gi.addmm_(p.T, hc.float())  # (N, D)

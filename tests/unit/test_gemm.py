@@ -134,3 +134,20 @@ def test_keep_freed_memory_reuses_blocks_instead_of_faulting_them_in_again():
     (set_on, faults_on), (set_off, faults_off) = run({}), run({"RECEXP_MALLOC": "default"})
     assert (set_on, set_off) == ("True", "False")
     assert 4 * faults_on < faults_off  # measured ~7k vs ~66k: 300 x 2-6 MB of fresh pages without the setting
+
+
+def test_fused_ce_large_tables_accumulate_in_place(monkeypatch):
+    """Above GI_ONEDNN_BYTES d/ditems is MKL's in-place addmm_ (a 256 MB product per chunk at 10^6
+    items cost more as a new tensor): the same values and gradients as the small-table branch."""
+    g = torch.Generator().manual_seed(2)
+    h = torch.randn(300, 64, generator=g, requires_grad=True)
+    emb = torch.randn(2001, 64, generator=g, requires_grad=True)
+    t = torch.randint(1, 2001, (300,), generator=g)
+    small = losses.ChunkedSoftmaxCE.apply(h, emb, t)
+    want = torch.autograd.grad(small, [h, emb])
+    monkeypatch.setattr(losses, "GI_ONEDNN_BYTES", 0)
+    large = losses.ChunkedSoftmaxCE.apply(h, emb, t)
+    got = torch.autograd.grad(large, [h, emb])
+    torch.testing.assert_close(large, small)
+    for a, c in zip(got, want, strict=True):
+        torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-7)
