@@ -21,6 +21,7 @@ from rich.table import Table
 import recexp.config  # noqa: F401  registers ${recexp.uid:} in launcher workers too
 from recexp.config import CONFIG_NAME, conf_dir
 from recexp.errors import UserError
+from recexp.malloc import keep_freed_memory
 
 console = Console(stderr=True)
 
@@ -62,6 +63,7 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
 
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    keep_freed_memory()  # again in launcher workers (joblib, submitit), which do not start in recexp.cli.main
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
