@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python bench/profile_hot_paths.py train gru4rec   # 20 trainer steps
     OMP_NUM_THREADS=1 python bench/profile_hot_paths.py eval sasrec     # one full-ranking pass
     OMP_NUM_THREADS=1 python bench/profile_hot_paths.py eval bert4rec
+    OMP_NUM_THREADS=1 python bench/profile_hot_paths.py eval sasrec shapes   # grouped by input shapes
 
 Same overrides as bench_speed.MODELS (and, for eval, RecBole's protocol: history not masked).
 Prints the ops by self CPU time.
