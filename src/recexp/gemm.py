@@ -18,17 +18,18 @@ the route off (A/B measurements; bench/bench_speed.py uses it for the before row
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recexp.envvars import setting
+
 
 @functools.cache
 def onednn_fp32() -> bool:
     """Whether fp32 CPU products go through oneDNN: the op exists and agrees with ``F.linear``."""
-    if os.environ.get("RECEXP_CPU_GEMM", "auto").lower() == "blas":
+    if setting("RECEXP_CPU_GEMM") == "blas":
         return False
     try:
         op = torch.ops.mkldnn._linear_pointwise

@@ -19,8 +19,9 @@ glibc's defaults; other C libraries (musl, macOS) are left alone.
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
+
+from recexp.envvars import setting
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 #: blocks up to this size come from the heap (glibc's largest allowed value on 64-bit systems)
@@ -30,8 +31,9 @@ TRIM_THRESHOLD = 1 << 30
 
 
 def keep_freed_memory() -> bool:
-    """Fix glibc's mmap and trim thresholds for this process; True when they were set."""
-    if os.environ.get("RECEXP_MALLOC", "").lower() == "default" or not sys.platform.startswith("linux"):
+    """Fix glibc's mmap and trim thresholds for this process; True when they were set.
+    ``RECEXP_MALLOC``: ``keep`` (the default) or ``default``; anything else is a one-line error."""
+    if setting("RECEXP_MALLOC") == "default" or not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own C library

@@ -151,3 +151,12 @@ def test_fused_ce_large_tables_accumulate_in_place(monkeypatch):
     torch.testing.assert_close(large, small)
     for a, c in zip(got, want, strict=True):
         torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(("name", "value"), [("RECEXP_CPU_GEMM", "fast"), ("RECEXP_MALLOC", "yes")])
+def test_a_bad_setting_is_one_line_before_any_work(name, value):
+    p = subprocess.run([sys.executable, "-m", "recexp.cli", "train", "model=pop"], capture_output=True, text=True,
+                       env={**os.environ, name: value})
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [f"recexp: {name}={value!r}: expected "
+                                              + ("auto or blas" if name == "RECEXP_CPU_GEMM" else "keep or default")]

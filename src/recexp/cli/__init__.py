@@ -12,7 +12,9 @@ import os
 import signal
 import sys
 
+from recexp import envvars
 from recexp.config import group_choices
+from recexp.errors import UserError
 from recexp.malloc import keep_freed_memory
 
 # verb -> (module, one-line summary for `recexp --help`)
@@ -69,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     # `kill`, a scheduler's preemption or `timeout` end a run like Ctrl-C: checkpoint kept, MLflow
     # run KILLED (the default SIGTERM action would leave it RUNNING forever)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    keep_freed_memory()  # glibc keeps freed tensors' memory for reuse (recexp.malloc: page faults were up to half a pass)
     if not argv or argv[0] in ("-h", "--help", "help"):
         try:
             print(usage())
@@ -82,5 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     if cmd not in VERBS:
         *rest_, last = VERBS
         print(f"recexp: unknown command {cmd!r} (expected {', '.join(rest_)} or {last})", file=sys.stderr)
+        return 2
+    try:  # the process settings read from the environment, checked before any work
+        envvars.check()
+        keep_freed_memory()  # glibc keeps freed tensors' memory for reuse (recexp.malloc: page faults were up to half a pass)
+    except UserError as e:
+        print(f"recexp: {e}", file=sys.stderr)
         return 2
     return importlib.import_module(VERBS[cmd][0]).main(rest)
