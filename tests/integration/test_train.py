@@ -190,11 +190,13 @@ def test_badly_typed_trainer_value_is_one_line(tiny_cfg, tmp_path, override, mes
         train(tiny_cfg(override, "tracking=none"), tmp_path / "a")
 
 
-def test_help_piped_into_a_reader_that_leaves_is_quiet(tmp_runs):
-    """`recexp --help | head -3`: the reader closes the pipe early; no BrokenPipeError traceback."""
+@pytest.mark.parametrize("args", ["--help", "train --help"])
+def test_help_piped_into_a_reader_that_leaves_is_quiet(tmp_runs, args):
+    """`recexp --help | head -3`, `recexp train --help | head -5`: the reader closes the pipe
+    early; no BrokenPipeError traceback (a verb's help had one)."""
     import subprocess
     import sys
 
-    p = subprocess.run(f"{sys.executable} -c 'from recexp.cli import main; raise SystemExit(main())' --help | head -1",
+    p = subprocess.run(f"{sys.executable} -c 'from recexp.cli import main; raise SystemExit(main())' {args} | head -1",
                        shell=True, capture_output=True, text=True, env={**__import__("os").environ})
     assert p.stdout.startswith("usage: recexp") and "Traceback" not in p.stderr, p.stderr

@@ -90,4 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"recexp: {e}", file=sys.stderr)
         return 2
-    return importlib.import_module(VERBS[cmd][0]).main(rest)
+    try:
+        return importlib.import_module(VERBS[cmd][0]).main(rest)
+    except BrokenPipeError:  # `recexp train --help | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
