@@ -3,21 +3,33 @@
 #   RECEXP_DATA_DIR=/path/to/datasets bash bench/gpu_check.sh [PYTHON]
 # Exits 0 with a message when no CUDA device is visible. RecBole is not run here: a GPU machine
 # without network cannot build bench/.recbole-venv (bring wheels; see docs/benchmarks.md).
-set -euo pipefail
+# Each step has its own time bound (GPU_CHECK_STEP_S, default 120 s) and a failed or timed-out step
+# is reported and skipped, so one slow shape never costs the figures of the others.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-${PYTHON:-python}}
+STEP_S=${GPU_CHECK_STEP_S:-120}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   echo "gpu_check: no CUDA device visible; nothing measured"; exit 0
 fi
+step() {  # step NAME SECONDS CMD...
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  echo "== gpu_check: $name"
+  timeout "$limit" "$@"; local rc=$?
+  echo "== gpu_check: $name: exit $rc after $((SECONDS - t0)) s$([ $rc = 124 ] && echo ' (time bound reached)')"
+}
 "$PY" -c "import torch; print('device:', torch.cuda.get_device_name(), 'torch', torch.__version__)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
-# 1. ML-1M-shaped synthetic SASRec epoch (target <= 0.5 s), eager then torch.compile
-"$PY" bench/bench_speed.py --device cuda --epochs 2 --scale ml1m,items-1m
-"$PY" bench/bench_speed.py --device cuda --epochs 3 --scale ml1m --overrides "trainer.compile=true"
-# 2. Beauty SASRec, 3 epochs (the first includes warm-up), recexp only
-"$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole
-"$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole --overrides "trainer.compile=true"
-# 3. Full CE against its scalable approximations at ML-20M shape and with 10^6 items (issue 20)
-"$PY" bench/bench_speed.py --device cuda --scale ml20m,items-1m --scale-losses ce,sce,rece,sampled_softmax \
-  --train-batches 10 --ce-batches 5
+# 1. Beauty SASRec, 3 epochs (the first includes warm-up), recexp only, eager then torch.compile
+step "beauty sasrec eager" "$STEP_S" "$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 --no-recbole
+step "beauty sasrec compiled" "$STEP_S" "$PY" bench/bench_speed.py --device cuda --models sasrec --epochs 3 \
+  --no-recbole --overrides "trainer.compile=true"
+# 2. ML-1M-shaped synthetic SASRec epoch (target <= 0.5 s) and 10^6 items, eager then torch.compile
+step "scale ml1m,items-1m" "$STEP_S" "$PY" bench/bench_speed.py --device cuda --epochs 2 --scale ml1m,items-1m
+step "scale ml1m compiled" "$STEP_S" "$PY" bench/bench_speed.py --device cuda --epochs 3 --scale ml1m \
+  --overrides "trainer.compile=true"
+# 3. Full CE against its scalable approximations at ML-20M shape and with 10^6 items
+step "losses ml20m,items-1m" "$STEP_S" "$PY" bench/bench_speed.py --device cuda --scale ml20m,items-1m \
+  --scale-losses ce,sce,rece,sampled_softmax --train-batches 10 --ce-batches 5
