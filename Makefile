@@ -46,10 +46,10 @@ ui: install               ## MLflow UI over the default store runs/mlflow.db
 SERVER_ROOT ?= runs/server
 PG_PORT     ?= 5433
 mlflow-server: install    ## team tracking server on 127.0.0.1:$(PORT), PostgreSQL-backed (then: recexp train tracking=server)
-	$(BIN)/python -m recexp.tracking.server start --root $(SERVER_ROOT) --port $(PORT) --pg-port $(PG_PORT)
+	$(BIN)/python -m recexp.record.server start --root $(SERVER_ROOT) --port $(PORT) --pg-port $(PG_PORT)
 
 mlflow-server-stop: install
-	$(BIN)/python -m recexp.tracking.server stop --root $(SERVER_ROOT)
+	$(BIN)/python -m recexp.record.server stop --root $(SERVER_ROOT)
 
 bench: install
 	$(BIN)/python bench/bench_speed.py $(ARGS)

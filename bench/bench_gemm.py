@@ -1,10 +1,10 @@
-"""fp32 products on CPU: PyTorch's BLAS against oneDNN (recexp.gemm), on the shapes recexp runs.
+"""fp32 products on CPU: PyTorch's BLAS against oneDNN (recexp.runtime.gemm), on the shapes recexp runs.
 
     OMP_NUM_THREADS=1 python bench/bench_gemm.py
 
 For each shape (M x K) @ (K x N): GFLOP/s of ``F.linear`` / ``@`` (the BLAS PyTorch was built
-with: MKL in the x86 wheels), of oneDNN with the weight as it lies (``recexp.gemm.mm_nt``) and with
-the weight packed once (``recexp.gemm.pack``), and the ratios to BLAS, measured in this process
+with: MKL in the x86 wheels), of oneDNN with the weight as it lies (``recexp.runtime.gemm.mm_nt``) and with
+the weight packed once (``recexp.runtime.gemm.pack``), and the ratios to BLAS, measured in this process
 (median of 7 timed repeats after one warm-up, process CPU time). Also whether the products are
 bit-identical. Prints the BLAS build and the CPU flags that decide MKL's kernels.
 """
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from recexp import gemm  # noqa: E402
-from recexp.malloc import keep_freed_memory  # noqa: E402
+from recexp.runtime import gemm  # noqa: E402
+from recexp.runtime.malloc import keep_freed_memory  # noqa: E402
 
 # (what, M, K, N): x (M, K) @ w (N, K).T
 SHAPES = [

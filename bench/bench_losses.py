@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_worker import load  # noqa: E402
 
 from recexp.data.batches import TrainWindows  # noqa: E402
-from recexp.malloc import keep_freed_memory  # noqa: E402
-from recexp.parts import build_loss_and_sampler, seed_everything  # noqa: E402
+from recexp.runtime.malloc import keep_freed_memory  # noqa: E402
+from recexp.training.parts import build_loss_and_sampler, seed_everything  # noqa: E402
 from recexp.training.trainer import training_loss  # noqa: E402
 
 # loss name -> overrides on top of the preset (sampled losses need a sampler)
@@ -49,7 +49,7 @@ LOSSES: dict[str, list[str]] = {
 
 
 def main() -> None:
-    keep_freed_memory()  # as the CLI does (recexp.malloc)
+    keep_freed_memory()  # as the CLI does (recexp.runtime.malloc)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="beauty_sasrec_ce")
     ap.add_argument("--losses", default="ce,sce,sampled_softmax")

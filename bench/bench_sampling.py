@@ -19,10 +19,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 from recexp.data.batches import TrainWindows
 from recexp.data.prepare import prepare
-from recexp.parts import build_loss_and_sampler
+from recexp.training.parts import build_loss_and_sampler
 from recexp.training.trainer import training_loss
 
 CONFIGS: list[tuple[str, list[str]]] = [

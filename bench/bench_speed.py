@@ -283,7 +283,7 @@ def main() -> None:
     ap.add_argument("--eval-passes", type=int, default=2)
     ap.add_argument("--before-row", action="store_true", help="also time recexp with RECEXP_CPU_GEMM=blas "
                     "RECEXP_MALLOC=default (PyTorch's BLAS for fp32 products, glibc's malloc defaults): the "
-                    "before row of recexp.gemm and recexp.malloc, same invocation")
+                    "before row of recexp.runtime.gemm and recexp.runtime.malloc, same invocation")
     ap.add_argument("--overrides", default="", help="extra recexp overrides, e.g. 'trainer.compile=true'")
     ap.add_argument("--ttq", type=float, default=0.0,
                     help="also time recexp SASRec to this valid NDCG@10 (e.g. 0.05) against RecBole's epochs")

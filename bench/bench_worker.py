@@ -23,11 +23,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 from recexp.data.batches import EvalBatches, TrainWindows
 from recexp.data.prepare import prepare
-from recexp.malloc import keep_freed_memory
-from recexp.parts import build_loss_and_sampler, resolve_device, seed_everything
+from recexp.runtime.malloc import keep_freed_memory
+from recexp.training.parts import build_loss_and_sampler, resolve_device, seed_everything
 from recexp.training.trainer import training_loss
 
 
@@ -303,7 +303,7 @@ def main() -> None:
     ap.add_argument("--eval-passes", type=int, default=0, help="recexp: no training, time this many evaluations")
     ap.add_argument("--stop-at", type=float, default=0.0, help="recexp: stop once valid NDCG@10 >= this")
     a = ap.parse_args()
-    keep_freed_memory()  # as the CLI does (recexp.malloc)
+    keep_freed_memory()  # as the CLI does (recexp.runtime.malloc)
     fn = {"recexp": run_recexp, "atomic": write_atomic, "rank1m": rank_1m, "scale": scale_run}[a.kind]
     print(json.dumps(fn(a)), flush=True)
 

@@ -21,9 +21,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 from recexp.data.prepare import prepare
-from recexp.parts import build_loss_and_sampler, seed_everything
+from recexp.training.parts import build_loss_and_sampler, seed_everything
 
 
 def collapse(model: torch.nn.Module) -> str:

@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 from recexp.data.batches import EvalBatches
 from recexp.data.prepare import prepare
 from recexp.errors import UserError

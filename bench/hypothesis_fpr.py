@@ -10,7 +10,7 @@ import numpy as np
 sys.path.insert(0, "tests/unit")
 from test_hierarchical import sweep  # noqa: E402  (the simulation the unit test uses)
 
-from recexp.eval.hierarchical import compare_levels  # noqa: E402
+from recexp.analysis.hierarchical import compare_levels  # noqa: E402
 
 for sd_seed, sd_user in [(0.02, 0.01), (0.0, 0.08), (0.01, 0.05)]:
     rng = np.random.default_rng(7)

@@ -23,8 +23,8 @@ import bench_speed  # noqa: E402
 from bench_worker import load  # noqa: E402
 
 from recexp.data.batches import EvalBatches, TrainWindows  # noqa: E402
-from recexp.malloc import keep_freed_memory  # noqa: E402
-from recexp.parts import build_loss_and_sampler  # noqa: E402
+from recexp.runtime.malloc import keep_freed_memory  # noqa: E402
+from recexp.training.parts import build_loss_and_sampler  # noqa: E402
 from recexp.training.trainer import training_loss  # noqa: E402
 
 

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RECEXP_DATA_DIR", REPO.parent / "shared" / "datasets"))

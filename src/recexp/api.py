@@ -109,9 +109,9 @@ def train(data: Dataset | str | None = None, overrides: Sequence[str] = (), job_
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from recexp.config import CONFIG_NAME, conf_dir
-    from recexp.run import train as run_train
-    from recexp.tracking.store import runs_dir as resolve_runs_dir
+    from recexp.config.compose import CONFIG_NAME, conf_dir
+    from recexp.jobs.train import train as run_train
+    from recexp.record.store import runs_dir as resolve_runs_dir
 
     if isinstance(data, str):
         data = Dataset.named(data)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from recexp.tracking.store import tracking_uri
+from recexp.record.store import tracking_uri
 
 # tiny synthetic data, one epoch: these tests are about the runs, not the numbers
 SMALL = ["dataset.generator.num_users=150", "dataset.generator.num_items=80", "dataset.generator.mean_length=8",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from recexp.training.gpu_pin import pinned_device
+from recexp.runtime.gpu_pin import pinned_device
 
-CLAIM = ("import sys; from pathlib import Path; from recexp.training.gpu_pin import claim_gpu; "
+CLAIM = ("import sys; from pathlib import Path; from recexp.runtime.gpu_pin import claim_gpu; "
          "print(claim_gpu(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])), flush=True); sys.stdin.read()")
 
 

@@ -14,12 +14,13 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from recexp.cli import main
+from recexp.config.hashing import config_hash
+from recexp.config.schema import validate
 from recexp.errors import UserError
-from recexp.faults import close_run
-from recexp.run import train
-from recexp.schema import validate
-from recexp.tracking import resume
-from recexp.tracking.store import ensure_experiment, tracking_uri
+from recexp.jobs.train import train
+from recexp.record import tag
+from recexp.record.store import ensure_experiment, tracking_uri
+from recexp.runtime.faults import close_run
 from recexp.training import checkpoint
 from tests.faults.helpers import all_runs, cli_cmd, die_with_parent, env_for, split_runs
 
@@ -40,11 +41,11 @@ def _at_once(runs: Path, n: int) -> list[tuple[int, str]]:
 def _check_all_finished(runs: Path, n: int) -> None:
     _, found = all_runs(runs)
     assert len(found) == n and all(r.info.status == "FINISHED" for r in found)
-    assert len({r.data.tags[resume.OUT_TAG] for r in found}) == n  # one output folder per job
+    assert len({r.data.tags[tag.OUTPUT_DIR] for r in found}) == n  # one output folder per job
 
 
 def test_job_folders_are_unique_even_in_the_same_instant():
-    from recexp.config import conf_dir
+    from recexp.config.compose import conf_dir
 
     hydra = OmegaConf.to_container(OmegaConf.load(conf_dir() / "train.yaml").hydra, resolve=False)
     assert "${recexp.uid:}" in hydra["run"]["dir"] and "${recexp.uid:}" in hydra["sweep"]["dir"]
@@ -72,14 +73,14 @@ def _job_config(cfg) -> dict:
     """The config `run.train` records, hashes and checkpoints: its `auto` choices resolved."""
     from omegaconf import OmegaConf
 
-    from recexp.resolve import resolve_config
+    from recexp.config.resolve import resolve_config
 
     validate(cfg)
     return OmegaConf.to_container(resolve_config(cfg), resolve=True)
 
 
 def _job_hash(cfg) -> str:
-    return resume.config_hash(_job_config(cfg))
+    return config_hash(_job_config(cfg))
 
 
 def _dead_pid() -> int:
@@ -91,8 +92,8 @@ def _dead_pid() -> int:
 def _dead_run(cfg, out_dir: Path, chash: str) -> str:
     uri = tracking_uri(None, cfg.paths.runs_dir)
     exp = ensure_experiment(uri, cfg.tracking.experiment)
-    tags = {resume.HASH_TAG: chash, resume.HOST_TAG: socket.gethostname(), resume.PID_TAG: str(_dead_pid()),
-            resume.OUT_TAG: str(out_dir.resolve())}
+    tags = {tag.CONFIG_HASH: chash, tag.HOST: socket.gethostname(), tag.PID: str(_dead_pid()),
+            tag.OUTPUT_DIR: str(out_dir.resolve())}
     return MlflowClient(uri).create_run(exp, tags=tags).info.run_id  # RUNNING, its process gone
 
 

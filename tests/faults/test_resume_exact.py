@@ -11,8 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from recexp.data.prepare import prepare
-from recexp.parts import build_loss_and_sampler, seed_everything
 from recexp.training import checkpoint
+from recexp.training.parts import build_loss_and_sampler, seed_everything
 
 
 class Killed(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 
 
 def _compose(*overrides: str):

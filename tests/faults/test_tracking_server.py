@@ -11,8 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from recexp.errors import ConfigError
-from recexp.run import train
-from recexp.tracking import server
+from recexp.jobs.train import train
+from recexp.record import server
 from tests.faults.helpers import all_runs, cli, free_port, split_runs
 
 needs_pg = pytest.mark.skipif(not server.have_postgres(), reason="PostgreSQL (initdb, pg_ctl) not installed")

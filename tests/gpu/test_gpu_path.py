@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from recexp.run import train
+from recexp.jobs.train import train
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -17,9 +17,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_method
 from omegaconf import OmegaConf
 
-from recexp.config import conf_dir, group_choices
+from recexp.config.compose import conf_dir, group_choices
 from recexp.errors import UserError
-from recexp.run import train
+from recexp.jobs.train import train
 
 BAD = "notanumber"
 

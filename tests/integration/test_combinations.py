@@ -8,10 +8,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from recexp.config import conf_dir, group_choices
+from recexp.config.compose import conf_dir, group_choices
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
-from recexp.parts import build_loss_and_sampler
+from recexp.training.parts import build_loss_and_sampler
 from recexp.training.trainer import training_loss
 from tests.conftest import REPO, compose_cfg
 

@@ -6,9 +6,9 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from recexp.config import conf_dir, group_choices
+from recexp.config.compose import conf_dir, group_choices
 from recexp.models.base import SeqRecModel
-from recexp.parts import model_node
+from recexp.training.parts import model_node
 from tests.conftest import compose_cfg
 
 CHOICES = group_choices()
@@ -51,7 +51,7 @@ def test_every_experiment_preset_composes(option: str):
                                             ("lastfm_best", "lastfm"), ("ml100k_best", "ml-100k")])
 def test_best_preset_per_dataset_instantiates(preset: str, dataset: str):
     """Issue 16: `experiment=<dataset>_best` exists for every target dataset and builds its parts."""
-    from recexp.parts import build_loss_and_sampler
+    from recexp.training.parts import build_loss_and_sampler
 
     cfg = compose_cfg([f"experiment={preset}"])
     assert cfg.dataset.name == dataset and cfg.tracking.experiment == "best"

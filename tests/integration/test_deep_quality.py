@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from recexp.run import train
+from recexp.jobs.train import train
 
 BASE = ["dataset.generator.num_users=1500", "dataset.generator.num_items=800",
         "dataset.generator.mean_length=20", "max_len=50", "tracking=none", "loss=ce", "sampler=none",

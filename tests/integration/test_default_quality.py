@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import open_dict
 
-from recexp.run import train
+from recexp.jobs.train import train
 from tests.conftest import compose_cfg
 
 DEEP = ["sasrec", "gru4rec", "narm", "caser", "bert4rec"]

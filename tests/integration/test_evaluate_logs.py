@@ -8,8 +8,8 @@ import sys
 
 from mlflow.tracking import MlflowClient
 
-from recexp.tracking.query import select_runs
-from recexp.tracking.store import tracking_uri
+from recexp.analysis.query import select_runs
+from recexp.record.store import tracking_uri
 from tests.faults.helpers import SMALL, env_for
 
 

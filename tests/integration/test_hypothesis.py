@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from recexp.hypothesis import main
-from recexp.hypothesis.tags import LEVEL_TAG
+from recexp.analysis.hypothesis import main
+from recexp.record import tag
 
 TINY = """\
 claim: "two blocks beat one on tiny synthetic data"
@@ -39,7 +39,7 @@ def test_run_show_resume_and_changed_file(tmp_runs: Path, tmp_path: Path, capsys
     uri = f"sqlite:///{tmp_runs / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("hypothesis-tiny")
-    jobs = client.search_runs([exp.experiment_id], f"tags.`{LEVEL_TAG}` != ''")
+    jobs = client.search_runs([exp.experiment_id], f"tags.`{tag.HYPOTHESIS_LEVEL}` != ''")
     assert len(jobs) == 4 and all(r.info.status == "FINISHED" for r in jobs)
     assert all("after_target_median" in json.loads(r.data.tags["recexp.audit"]) for r in jobs)
     assert all(r.data.metrics.get("train/elapsed_s", 0) > 0 for r in jobs)
@@ -49,7 +49,7 @@ def test_run_show_resume_and_changed_file(tmp_runs: Path, tmp_path: Path, capsys
     assert capsys.readouterr().out.splitlines()[-1] == first.splitlines()[-2]  # "verdict: ..." line
     # run again: every job is skipped (no new run), the verdict is unchanged
     assert main(["run", str(path), "--no-report"]) == 0
-    assert len(client.search_runs([exp.experiment_id], f"tags.`{LEVEL_TAG}` != ''")) == 4
+    assert len(client.search_runs([exp.experiment_id], f"tags.`{tag.HYPOTHESIS_LEVEL}` != ''")) == 4
     capsys.readouterr()
     # a changed file says so in the first line of its verdict
     path.write_text(TINY.replace("bootstrap: 200", "bootstrap: 300"))

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from recexp.cli import main
+from recexp.config.jobdir import load_job_config
 from recexp.errors import ConfigError, UserError
-from recexp.evaluate import evaluate
-from recexp.jobdir import load_job_config
+from recexp.jobs.evaluate import evaluate
 
 SMALL = ["dataset.generator.num_users=100", "dataset.generator.num_items=50", "dataset.generator.mean_length=6",
          "trainer.max_epochs=1", "trainer.progress=false", "max_len=8", "device=cpu", "tracking=none",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from recexp.run import train
-from recexp.tracking.store import tracking_uri
+from recexp.jobs.train import train
+from recexp.record.store import tracking_uri
 
 
 def test_temporal_split_with_sampled_eval_records_its_protocol(tiny_cfg, tmp_path):

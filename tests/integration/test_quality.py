@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recexp.run import train
+from recexp.jobs.train import train
 
 
 def test_sasrec_beats_pop_by_half_again(tiny_cfg, tmp_path):

@@ -3,7 +3,7 @@ beats popularity on test NDCG@10."""
 
 from __future__ import annotations
 
-from recexp.run import train
+from recexp.jobs.train import train
 
 BASE = ["dataset.generator.num_users=400", "dataset.generator.num_items=200", "dataset.generator.mean_length=15",
         "max_len=20", "tracking=none"]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from omegaconf import open_dict
 
-from recexp import contracts
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 from recexp.errors import ConfigError
-from recexp.run import train
+from recexp.jobs.train import train
+from recexp.training import contracts
 from tests.conftest import REPO, TINY, compose_cfg
 
 BLOCK = re.compile(r"```(?:python|yaml)\n# file: (\S+)\n(.*?)```", re.S)

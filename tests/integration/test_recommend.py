@@ -25,7 +25,7 @@ import torch
 
 import recexp
 from recexp.cli.recommend import main as recommend_main
-from recexp.config import group_choices
+from recexp.config.compose import group_choices
 from recexp.data.synthetic import generate
 from recexp.errors import UserError
 from recexp.serving import bundle
@@ -68,7 +68,7 @@ def test_api_train_recommend_and_metrics(trained):
     # the same MLflow run as the CLI: params, the model artifact, per-user results in raw ids
     from mlflow.tracking import MlflowClient
 
-    from recexp.tracking.store import tracking_uri
+    from recexp.record.store import tracking_uri
 
     client = MlflowClient(tracking_uri(None, str(runs)))
     run = client.get_run(result.run_id)
@@ -78,7 +78,7 @@ def test_api_train_recommend_and_metrics(trained):
     assert per_user["user"].str.startswith("u").all()
     assert (result.job_dir / "model" / "MLmodel").is_file()
     # the job folder is a CLI job folder: `recexp evaluate` reproduces the test figures
-    from recexp.evaluate import evaluate
+    from recexp.jobs.evaluate import evaluate
 
     again = evaluate(result.job_dir, "cpu")
     assert again["test/ndcg_10"] == pytest.approx(result.metrics["test/ndcg_10"], abs=1e-6)
@@ -191,7 +191,7 @@ def test_unsafe_or_corrupt_artifacts_are_refused(trained, tmp_path, capsys):
 
 
 def test_model_from_another_dataset_is_refused(trained, tiny_cfg, tmp_path, capsys):
-    from recexp.run import train
+    from recexp.jobs.train import train
 
     other = tmp_path / "other"
     train(tiny_cfg("model=sasrec", "tracking=none", *RUN), other)
@@ -221,7 +221,7 @@ def test_pyfunc_predict_matches_recommend(trained):
 @pytest.mark.parametrize("model", [m for m in group_choices()["model"] if m != "sasrec"])  # sasrec: above
 def test_every_model_round_trips(model, tiny_cfg, tmp_path, monkeypatch):
     """The saved bundle rebuilds each model with the scores of the model that was trained."""
-    from recexp.run import train
+    from recexp.jobs.train import train
     from recexp.serving import export
 
     trained_models = []

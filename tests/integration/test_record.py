@@ -10,11 +10,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
+from recexp.config.hashing import config_hash
+from recexp.config.resolve import resolve_config
 from recexp.errors import ConfigError
-from recexp.resolve import resolve_config
-from recexp.run import train
-from recexp.tracking.resume import config_hash
-from recexp.tracking.store import tracking_uri
+from recexp.jobs.train import train
+from recexp.record.store import tracking_uri
 from tests.conftest import compose_cfg
 
 
@@ -44,7 +44,7 @@ def test_params_config_yaml_and_run_name_name_what_trained(tiny_cfg, tmp_path):
     client = MlflowClient(tracking_uri(None, cfg.paths.runs_dir))
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     p = run.data.params
-    assert p["sampler.num_negatives"] == "5" and p["sampler._target_"] == "recexp.samplers.UniformSampler"
+    assert p["sampler.num_negatives"] == "5" and p["sampler._target_"] == "recexp.losses.samplers.UniformSampler"
     assert p["choices.loss"] == "bce" and p["choices.sampler"] == "uniform" and "sampler.name" not in p
     saved = yaml.safe_load((tmp_path / "job" / "config.yaml").read_text())
     assert saved["sampler"]["num_negatives"] == 5 and saved["loss"]["_target_"] == "recexp.losses.BCE"
@@ -73,7 +73,7 @@ def test_masking_convention_is_one_key_and_logged(tiny_cfg, tmp_path):
 def test_the_precision_the_step_ran_in_is_recorded(tiny_cfg, tmp_path, cpu_amp):
     """``trainer.cpu_amp`` asks for bf16 autocast on CPU; the run's tag says what the step ran in
     (bf16 only where the CPU has it natively), and evaluation stays fp32 either way."""
-    from recexp.precision import native_bf16
+    from recexp.runtime.precision import native_bf16
     from recexp.training.trainer import Trainer
 
     cfg = tiny_cfg(f"trainer.cpu_amp={str(cpu_amp).lower()}", "trainer.max_epochs=1")

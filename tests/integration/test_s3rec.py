@@ -14,10 +14,10 @@ from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 
 from recexp.errors import ConfigError
-from recexp.parts import model_node
-from recexp.pretrain.load import load_pretrained
-from recexp.pretrain.run import pretrain
-from recexp.run import train
+from recexp.jobs.pretrain import pretrain
+from recexp.jobs.train import train
+from recexp.record.pretrained import load_pretrained
+from recexp.training.parts import model_node
 
 SMALL = ["model=s3rec", "pretrain=s3rec", "pretrain.epochs=1", "pretrain.progress=false",
          "model.hidden_size=16", "model.ffn_dim=32", "dataset.generator.num_users=120",

@@ -4,7 +4,7 @@ sweep ends with a summary table and the exact compare command. Real CLI, count m
 
 from __future__ import annotations
 
-from recexp.compare import main as compare_main
+from recexp.analysis.compare import main as compare_main
 from tests.faults.helpers import SMALL, all_runs, cli, split_runs
 
 COUNT = [o for o in SMALL if not o.startswith("model.")]  # count models have no layer sizes

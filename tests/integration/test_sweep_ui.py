@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from mlflow.tracking import MlflowClient
 
-from recexp.compare import main as compare_main
+from recexp.analysis.compare import main as compare_main
 from tests.conftest import REPO
 
 SMALL = ["dataset.generator.num_users=150", "dataset.generator.num_items=80", "dataset.generator.mean_length=8",

@@ -11,8 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from recexp.errors import ConfigError, DataError, NonFiniteLoss
-from recexp.run import train
-from recexp.tracking.store import tracking_uri
+from recexp.jobs.train import train
+from recexp.record.store import tracking_uri
 
 
 def _runs(runs_dir: Path):

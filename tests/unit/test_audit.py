@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from recexp.data.audit import AUDIT_TAG, audit, audit_tag, render
+from recexp.data.audit import audit, audit_json, render
 from recexp.data.seqs import EvalSet, Seqs, SplitData
 
 
@@ -38,5 +38,5 @@ def test_positions_are_not_a_timeline() -> None:
     fig = audit(tiny_split(), real_time=False)
     assert "after_target_median" not in fig and "positions" in str(fig["timeline"])
     assert "n/a" in render(fig, "t")
-    tag = json.loads(audit_tag(tiny_split(), {"format": "seqtxt"})[AUDIT_TAG])
+    tag = json.loads(audit_json(tiny_split(), {"format": "seqtxt"}))
     assert tag["target_repeats_history"] == 0.5 and "timeline" in tag

@@ -1,6 +1,6 @@
 """The benchmark scripts are not run by the suite (they take minutes and compare with RecBole), so
 a refactor can break their imports unseen (bench_losses.py imported a function that had moved
-out of recexp.run). Every ``from recexp... import name`` in bench/ must resolve."""
+out of recexp.jobs.train). Every ``from recexp... import name`` in bench/ must resolve."""
 
 from __future__ import annotations
 

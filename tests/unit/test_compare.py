@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from recexp.compare import main
-from recexp.compare.analysis import group_runs, varying_keys
-from recexp.tracking.query import RunRecord
-from recexp.tracking.store import ensure_experiment
+from recexp.analysis.compare import main
+from recexp.analysis.compare.grouping import group_runs, varying_keys
+from recexp.analysis.query import RunRecord
+from recexp.record.store import ensure_experiment
 
 USERS = 200
 

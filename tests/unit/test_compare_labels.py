@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from recexp.compare import main
-from recexp.tracking.store import ensure_experiment
+from recexp.analysis.compare import main
+from recexp.record.store import ensure_experiment
 
 
 def _run(client: MlflowClient, exp: str, tmp: Path, loss: str, seed: int, dataset: str, users: np.ndarray,

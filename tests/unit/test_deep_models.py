@@ -135,7 +135,7 @@ def test_bert4rec_evaluation_input_never_contains_the_target():
 @pytest.mark.parametrize("name", ["gru4rec", "narm", "caser", "bert4rec"])
 def test_one_training_step_with_full_and_sampled_losses(name: str, loss_name: str):
     from recexp.losses import BCE, BPR, CrossEntropy
-    from recexp.samplers import UniformSampler
+    from recexp.losses.samplers import UniformSampler
     from recexp.training.trainer import training_loss
 
     m = _models()[name].train()

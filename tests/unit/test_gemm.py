@@ -1,4 +1,4 @@
-"""recexp.gemm: fp32 products through oneDNN on CPU equal PyTorch's, values and gradients, and the
+"""recexp.runtime.gemm: fp32 products through oneDNN on CPU equal PyTorch's, values and gradients, and the
 route is taken (or left) where the docstring says."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recexp import gemm, losses
 from recexp.eval.ranking import target_ranks
+from recexp.losses import full as losses
 from recexp.models.sasrec import SASRec
+from recexp.runtime import gemm
 
 pytestmark = pytest.mark.skipif(not gemm.onednn_fp32(), reason="this torch build has no oneDNN fp32 linear")
 
@@ -114,7 +115,7 @@ def test_same_numbers_with_either_route(route):
 
 MALLOC_PROBE = """
 import resource, sys, torch
-from recexp.malloc import keep_freed_memory
+from recexp.runtime.malloc import keep_freed_memory
 print(keep_freed_memory())
 a = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for i in range(300):  # 2-6 MB tensors, sizes varying: each one mmap'd afresh under glibc's dynamic threshold

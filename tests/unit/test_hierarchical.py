@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recexp.eval.hierarchical import bootstrap_deltas, compare_levels, welch_df
+from recexp.analysis.hierarchical import bootstrap_deltas, compare_levels, welch_df
 
 
 def sweep(rng: np.random.Generator, effect: float, n_seeds: int = 3, n_users: int = 120,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from recexp.analysis.hypothesis import spec
+from recexp.analysis.hypothesis.runner import Registration
 from recexp.errors import ConfigError
-from recexp.hypothesis import spec
-from recexp.hypothesis.runner import Registration
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ from recexp.losses import (
     TOP1Max,
     gbce_beta,
 )
-from recexp.samplers import PopularitySampler
+from recexp.losses.samplers import PopularitySampler
 
 
 def sig(x: float) -> float:

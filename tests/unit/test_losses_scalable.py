@@ -9,7 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from recexp.errors import ConfigError
 from recexp.losses import CrossEntropy
-from recexp.losses_scalable import (
+from recexp.losses.scalable import (
     ReducedCE,
     ScalableCE,
     _block_topk,
@@ -158,7 +158,7 @@ def test_presets_compose_and_build():
 def test_the_trainer_takes_the_item_table_path_for_dot_product_models(monkeypatch, fn, loss):
     """The loss contract's entry (from_queries, what training_loss calls) must reach the bucketed
     route, never the (M, N+1) logits, for a model that scores by a dot product."""
-    import recexp.losses_scalable as ls
+    import recexp.losses.scalable as ls
     from recexp.data.batches import Batch
     from recexp.models.sasrec import SASRec
     from recexp.training.trainer import training_loss
@@ -264,7 +264,7 @@ def test_rece_composes():
 
 @pytest.mark.parametrize("nc,E", [(4, 1), (3, 2), (1, 1), (5, 0)])
 def test_rece_banded_logits_values_and_gradients(nc, E):
-    from recexp.losses_scalable import _BandedLogits
+    from recexp.losses.scalable import _BandedLogits
 
     g = torch.Generator().manual_seed(nc * 10 + E)
     xb = torch.randn(nc, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recexp.tracking.results import main, mean_spread
+from recexp.analysis.results import main
+from recexp.analysis.settings import mean_spread
 
 
 def _run(client, exp: str, *, dataset: str, model: str, loss: str, seed: int, ndcg: float, hr: float,
@@ -116,7 +117,7 @@ def test_records_survive_the_store_and_targets_say_met_or_missed(tmp_path: Path,
 
 
 def test_out_replaces_only_the_marked_block():
-    from recexp.tracking.results import BEGIN, END, splice
+    from recexp.analysis.results import BEGIN, END, splice
 
     doc = f"# Results\n\nprose before\n\n{BEGIN}\nold table\n{END}\n\nprose after\n"
     new = splice(doc, "new table")
@@ -126,8 +127,8 @@ def test_out_replaces_only_the_marked_block():
 
 
 def test_a_key_added_later_groups_with_its_old_behaviour():
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.settings import group_rows
 
     def run(seed: int, extra: dict) -> RunRecord:
         params = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec", **extra}
@@ -168,8 +169,8 @@ def test_summary_is_one_row_per_dataset_for_its_best_preset(tmp_path: Path):
 
 
 def test_a_rerun_of_one_seed_counts_once():
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.settings import group_rows
 
     def run(rid: str, seed: int, t: int, ndcg: float) -> RunRecord:
         return RunRecord(rid, "x", "1", t, {"seed": str(seed)}, {}, {"test/ndcg_10": ndcg, "test/hr_10": 0.1})
@@ -179,8 +180,9 @@ def test_a_rerun_of_one_seed_counts_once():
 
 
 def test_other_protocols_get_their_own_table_and_never_meet_a_target():
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows, render
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.results import render
+    from recexp.analysis.settings import group_rows
 
     def run(seed: int, ndcg: float, mask: str) -> RunRecord:
         params = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec",
@@ -198,8 +200,9 @@ def test_other_protocols_get_their_own_table_and_never_meet_a_target():
 
 
 def test_the_target_line_counts_settings_with_three_seeds_before_luckier_single_seeds():
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows, target_line
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.results import target_line
+    from recexp.analysis.settings import group_rows
 
     def run(seed: int, ndcg: float, lr: str) -> RunRecord:
         params = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec", "trainer.lr": lr}
@@ -223,8 +226,9 @@ def test_the_target_line_counts_settings_with_three_seeds_before_luckier_single_
 
 
 def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows, render_summary
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.results import render_summary
+    from recexp.analysis.settings import group_rows
 
     def run(seed: int, pretrained: str) -> RunRecord:
         params = {"seed": str(seed), "model._target_": "recexp.models.s3rec.S3Rec", "model.pretrained": pretrained,
@@ -240,8 +244,9 @@ def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
 
 
 def test_each_row_names_only_what_it_changes_against_the_reference_row():
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import differing, group_rows
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.results import differing
+    from recexp.analysis.settings import group_rows
 
     def run(seed: int, **params: str) -> RunRecord:
         p = {"seed": str(seed), "model._target_": "recexp.models.sasrec.SASRec", "model.a": "1", "model.b": "1"}
@@ -260,8 +265,9 @@ def test_summary_finds_the_best_presets_runs_by_what_they_ran_not_their_preset_n
     """The README headline shows the runs whose recorded params are exactly what
     `experiment=<dataset>_best` composes to now, under whatever preset they ran; a run that
     differs in one value is not counted."""
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows, preset_params, render_summary
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.results import render_summary
+    from recexp.analysis.settings import group_rows, preset_params
 
     setting = preset_params("toys_best")
     assert setting and setting["dataset.name"] == "toys" and "seed" not in setting
@@ -292,8 +298,8 @@ def test_runs_from_before_an_added_key_group_with_its_default():
     """trainer.cpu_amp arrived after many runs were recorded; those ran fp32 steps, i.e. what
     cpu_amp=False does now, so they are one setting with the new runs that record False, for any
     model, and apart from cpu_amp=True."""
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.settings import group_rows
 
     def run(seed: int, **extra: str) -> RunRecord:
         params = {"seed": str(seed), "model._target_": "recexp.models.narm.NARM", **extra}
@@ -308,8 +314,9 @@ def test_runs_from_before_an_added_key_group_with_its_default():
 def test_target_line_names_the_best_preset_for_runs_made_as_another_preset_with_overrides():
     """Runs made as `experiment=toys_sasrec_ce` + overrides that toys_best composes to now are
     toys_best's runs: the target line names toys_best (and how they were run), not a changed preset."""
-    from recexp.tracking.query import RunRecord
-    from recexp.tracking.results import group_rows, preset_params, target_line
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.results import target_line
+    from recexp.analysis.settings import group_rows, preset_params
 
     setting = preset_params("toys_best")
     assert setting != preset_params("toys_sasrec_ce")  # the runs' own preset composes to another setting

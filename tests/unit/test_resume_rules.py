@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from recexp.tracking.resume import config_hash, is_stale
+from recexp.config.hashing import config_hash
+from recexp.record.resume import is_stale
 
 BASE = {"seed": 1, "trainer": {"lr": 0.001, "progress": True}, "paths": {"runs_dir": "/a"},
         "tracking": {"uri": None}, "model": {"hidden_size": 64}}

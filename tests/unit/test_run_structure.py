@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from recexp.errors import ConfigError
-from recexp.tracking.lifecycle import ERROR_TAG, tracked_run
-from recexp.tracking.tracker import Tracker
+from recexp.record import tag
+from recexp.record.lifecycle import tracked_run
+from recexp.record.tracker import Tracker
 from recexp.training.early_stopping import EarlyStopping
 from recexp.training.state import TrainingState
 
@@ -51,7 +52,7 @@ def test_tracked_run_ends_with_status_and_reason(exc, status, reason):
         with tracked_run(t, "r", {}, {}):
             if exc is not None:
                 raise exc
-    assert t.status == status and t.tags.get(ERROR_TAG) == reason
+    assert t.status == status and t.tags.get(tag.ERROR) == reason
 
 
 def test_training_state_round_trips_through_last_pt(tmp_path: Path):
@@ -81,4 +82,4 @@ def test_tracked_run_turns_a_full_disk_into_one_line_and_still_closes_the_run():
         with tracked_run(t, "r", {}, {}):
             raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/last.pt")
     assert "\n" not in str(err.value) and "/runs/x/last.pt: no space left" in str(err.value)
-    assert t.status == "FAILED" and t.tags[ERROR_TAG] == str(err.value)
+    assert t.status == "FAILED" and t.tags[tag.ERROR] == str(err.value)

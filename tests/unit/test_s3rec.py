@@ -12,9 +12,9 @@ import torch
 from recexp.data.attributes import load_item_attributes
 from recexp.errors import ConfigError
 from recexp.models.s3rec import S3Rec
-from recexp.pretrain.masking import mask_items, sample_negatives, segments
-from recexp.pretrain.objectives import OBJECTIVES, attribute_bce, s3rec_losses
-from recexp.pretrain.trainer import S3RecPretrainer
+from recexp.training.pretrain.masking import mask_items, sample_negatives, segments
+from recexp.training.pretrain.objectives import OBJECTIVES, attribute_bce, s3rec_losses
+from recexp.training.pretrain.trainer import S3RecPretrainer
 
 N, A = 30, 8
 

@@ -11,7 +11,7 @@ from scipy.stats import chisquare
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
-from recexp.samplers import InBatchSampler, MixedSampler, PopularitySampler, UniformSampler
+from recexp.losses.samplers import InBatchSampler, MixedSampler, PopularitySampler, UniformSampler
 
 CPU = torch.device("cpu")
 COUNTS = torch.tensor([0, 1, 2, 3, 5, 8, 13, 21, 0, 40])  # (N+1,) items 1..9; item 8 never seen

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
+from recexp.config.schema import check_value, rule_for
 from recexp.errors import ConfigError
-from recexp.schema import check_value, rule_for
 
 SKIP = ("hydra", "experiment", "hparams_search", "dataset_model")
 
@@ -40,7 +40,7 @@ def test_every_numeric_key_has_a_rule_and_its_default_passes():
     assert len(found) > 60
     for key, default, target, f in found:
         rule = rule_for(key, target)
-        assert rule is not None, f"{f}: {key} has no range in recexp/schema.py RULES"
+        assert rule is not None, f"{f}: {key} has no range in recexp/config/schema.py RULES"
         assert rule.ok(default), f"{f}: default {key}={default} outside {rule.allowed()}"
 
 

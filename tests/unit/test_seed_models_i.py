@@ -17,7 +17,7 @@ from recexp.models.itemknn_tw import ItemKNNTW
 from recexp.models.ma import MovingAverage
 from recexp.models.markov import Markov
 from recexp.models.recent_pop import RecentPop
-from recexp.parts import build_loss_and_sampler, instantiate_user
+from recexp.training.parts import build_loss_and_sampler, instantiate_user
 from tests.conftest import compose_cfg
 
 MODELS = ["ma", "recent_pop", "itemknn_tw", "markov", "fpmc", "prme", "fme", "transrec"]

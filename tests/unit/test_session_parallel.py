@@ -11,8 +11,8 @@ import torch
 
 from recexp.data.batches import Batch, SessionParallel
 from recexp.data.seqs import Seqs
+from recexp.jobs.train import train
 from recexp.models.gru4rec import GRU4Rec
-from recexp.run import train
 
 
 def toy(n: int = 23, seed: int = 0) -> Seqs:

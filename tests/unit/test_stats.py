@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from recexp.eval.stats import holm, mean_ci, paired_t, wilcoxon
+from recexp.analysis.stats import holm, mean_ci, paired_t, wilcoxon
 
 
 def _fixed_pairs(n: int = 300) -> tuple[np.ndarray, np.ndarray]:

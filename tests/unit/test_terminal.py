@@ -10,10 +10,10 @@ import re
 import pytest
 from rich.console import Console
 
-from recexp import terminal
 from recexp.cli import main as cli_main
+from recexp.config.overrides import check_overrides
 from recexp.errors import ConfigError
-from recexp.overrides_check import check_overrides
+from recexp.runtime import terminal
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -40,7 +40,7 @@ def test_valid_overrides_pass():
 def test_cfg_job_prints_the_config_as_it_will_run(capsys):
     assert cli_main(["train", "loss=bce", "+sampler.num_negatives=5", "--cfg", "job"]) == 0
     out = capsys.readouterr().out
-    assert "name: auto" not in out and "recexp.samplers.UniformSampler" in out and "num_negatives: 5" in out
+    assert "name: auto" not in out and "recexp.losses.samplers.UniformSampler" in out and "num_negatives: 5" in out
     assert "loss: bce" in out and "sampler: uniform" in out  # the choices block
 
 
@@ -78,9 +78,9 @@ def test_header_names_sizes_choices_parameters_device_and_run(tiny_cfg):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from recexp.config.resolve import resolve_config
     from recexp.data.prepare import prepare
-    from recexp.parts import instantiate_user
-    from recexp.resolve import resolve_config
+    from recexp.training.parts import instantiate_user
 
     cfg = resolve_config(tiny_cfg("loss=bce"))
     data = prepare(OmegaConf.to_container(cfg.dataset, resolve=True), OmegaConf.to_container(cfg.split, resolve=True),
@@ -95,7 +95,7 @@ def test_header_names_sizes_choices_parameters_device_and_run(tiny_cfg):
 def test_experiments_open_on_training_runs_in_the_ui(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from recexp.tracking.store import ensure_experiment
+    from recexp.record.store import ensure_experiment
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     exp = ensure_experiment(uri, "x")

@@ -12,10 +12,10 @@ import os
 import signal
 import sys
 
-from recexp import envvars
-from recexp.config import group_choices
+from recexp.config.compose import group_choices
 from recexp.errors import UserError
-from recexp.malloc import keep_freed_memory
+from recexp.runtime import envvars
+from recexp.runtime.malloc import keep_freed_memory
 
 # verb -> (module, one-line summary for `recexp --help`)
 VERBS: dict[str, tuple[str, str]] = {
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:  # the process settings read from the environment, checked before any work
         envvars.check()
-        keep_freed_memory()  # glibc keeps freed tensors' memory for reuse (recexp.malloc: page faults were up to half a pass)
+        keep_freed_memory()  # glibc keeps freed tensors' memory for reuse (recexp.runtime.malloc: page faults were up to half a pass)
     except UserError as e:
         print(f"recexp: {e}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from recexp.config import CONFIG_NAME, conf_dir
+    from recexp.config.compose import CONFIG_NAME, conf_dir
     from recexp.data.audit import audit, render
     from recexp.data.prepare import prepare
 

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 from recexp.data.prepare import default_data_dir
 
 

@@ -12,14 +12,14 @@ from recexp.errors import UserError
 
 
 def main(argv: list[str]) -> int:
-    from recexp.evaluate import __doc__ as doc
+    from recexp.jobs.evaluate import __doc__ as doc
 
     ap = argparse.ArgumentParser(prog="recexp evaluate", description=doc)
     ap.add_argument("job_dir", help="a Hydra job directory holding .hydra/config.yaml and best.pt")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     console = Console(stderr=True)
-    from recexp.evaluate import evaluate
+    from recexp.jobs.evaluate import evaluate
 
     try:
         metrics = evaluate(Path(args.job_dir), args.device)

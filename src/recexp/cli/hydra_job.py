@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-import recexp.config  # noqa: F401  registers ${recexp.uid:} in launcher workers too
-from recexp.config import CONFIG_NAME, conf_dir
+import recexp.config.compose  # noqa: F401  registers ${recexp.uid:} in launcher workers too
+from recexp.config.compose import CONFIG_NAME, conf_dir
 from recexp.errors import UserError
-from recexp.malloc import keep_freed_memory
+from recexp.runtime.malloc import keep_freed_memory
 
 console = Console(stderr=True)
 
@@ -45,7 +45,7 @@ def summary_table(metrics: Mapping[str, Any]) -> Table:
 
 def sweep_job_failed(cfg: DictConfig, out: Path, reason: str) -> float:
     """The job's child run FAILED with ``reason`` (created when the job failed before it had one)."""
-    from recexp.tracking.failed import record_failed_job
+    from recexp.record.failed import record_failed_job
 
     try:
         record_failed_job(cfg, out, reason)
@@ -68,7 +68,7 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     if multirun:  # parallel local jobs on a multi-GPU host: one device each
-        from recexp.training.gpu_pin import pinned_device
+        from recexp.runtime.gpu_pin import pinned_device
 
         with open_dict(cfg):
             cfg.device = pinned_device(cfg.device, int(hc.job.num))
@@ -99,8 +99,8 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
 def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) -> int:
     """Compose the root config from ``argv`` (Hydra overrides and flags) and run ``task``; an
     unwritable runs folder or a config that does not compose is one line first (exit 2)."""
-    from recexp.faults import check_runs_dir
-    from recexp.precheck import compose_error
+    from recexp.config.precheck import compose_error
+    from recexp.runtime.faults import check_runs_dir
 
     argv = ["--help" if a == "--hydra-help" else a for a in argv]
     if (problem := check_runs_dir(argv) or compose_error(argv)) is not None:

@@ -19,7 +19,7 @@ HELP = ("usage: recexp pretrain [-m] [key=value ...]\n\nPre-train S3Rec (AAP, MI
 
 
 def _job(cfg: DictConfig, out: Path) -> Mapping[str, Any]:
-    from recexp.pretrain.run import pretrain
+    from recexp.jobs.pretrain import pretrain
 
     return pretrain(cfg, out)
 

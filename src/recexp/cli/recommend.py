@@ -45,7 +45,7 @@ def resolve_source(source: str, tracking_uri: str | None = None) -> Path:
         return p
     if not _RUN_ID.match(source):
         raise ConfigError(f"{source}: no such folder, and not an MLflow run id (32 hex digits)")
-    from recexp.tracking.artifacts import download
+    from recexp.record.artifacts import download
 
     return download(source, "model", tracking_uri, key="RUN_ID",
                     hint="a run that did not finish, or one logged before models were logged")
@@ -64,9 +64,9 @@ def read_users(args: argparse.Namespace) -> list[str] | None:
 
 
 def recommend(args: argparse.Namespace):  # noqa: ANN201 (a pandas DataFrame; pandas is imported lazily)
-    from recexp.parts import resolve_device
     from recexp.serving.bundle import load
     from recexp.serving.recommend import Recommender
+    from recexp.training.parts import resolve_device
 
     if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
         raise ConfigError(f"--out {args.out}: expected a .csv or .parquet file name")

@@ -1,9 +1,9 @@
-"""``recexp results``: the verb's entry; the tables are built in :mod:`recexp.tracking.results`."""
+"""``recexp results``: the verb's entry; the tables are built in :mod:`recexp.analysis.results`."""
 
 from __future__ import annotations
 
 
 def main(argv: list[str]) -> int:
-    from recexp.tracking.results import main as results_main
+    from recexp.analysis.results import main as results_main
 
     return results_main(argv)

@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from recexp.cli import groups_text
 from recexp.cli.hydra_job import console, hydra_main, run_job, summary_table
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 
 
 def help_text() -> str:
@@ -33,7 +33,7 @@ def help_text() -> str:
 
 
 def _job(cfg: DictConfig, out: Path) -> Mapping[str, Any]:
-    from recexp.run import train  # heavy imports (torch) only once a job really runs
+    from recexp.jobs.train import train  # heavy imports (torch) only once a job really runs
 
     return train(cfg, out)
 
@@ -70,8 +70,8 @@ def main(argv: list[str]) -> int:
         print(help_text())
         return 0
     argv = ["--help" if a == "--hydra-help" else a for a in argv]
+    from recexp.config.overrides import check_overrides, job_config
     from recexp.errors import ConfigError
-    from recexp.overrides_check import check_overrides, job_config
 
     try:
         check_overrides(argv)  # typos: one line with the closest names

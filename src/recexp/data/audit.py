@@ -14,8 +14,6 @@ import numpy as np
 
 from recexp.data.seqs import SplitData
 
-AUDIT_TAG = "recexp.audit"
-
 
 def _repeats_history(ev) -> np.ndarray:
     """(E,) bool: the example's target occurs in its history."""
@@ -52,10 +50,10 @@ def audit(data: SplitData, real_time: bool = True) -> dict[str, float | str]:
     return out
 
 
-def audit_tag(data: SplitData, dataset_cfg) -> dict[str, str]:
-    """The run tag: the audit as compact JSON (seqtxt files have positions, not dates)."""
+def audit_json(data: SplitData, dataset_cfg) -> str:
+    """The audit as compact JSON, a run tag (seqtxt files have positions, not dates)."""
     fig = audit(data, real_time=str(dataset_cfg.get("format", "")) != "seqtxt")
-    return {AUDIT_TAG: json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()})}
+    return json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()})
 
 
 def render(fig: dict[str, float | str], title: str) -> str:

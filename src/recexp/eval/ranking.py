@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from recexp import gemm
 from recexp.models.base import SeqRecModel
 from recexp.models.scoring import dot_product_items
+from recexp.runtime import gemm
 
 #: items per block: bounds evaluation memory at (batch, block) fp32 scores (1024 x 32768 = 128 MiB)
 DEFAULT_BLOCK = 32768
@@ -73,7 +73,7 @@ class Excluded:
 class ItemScores:
     """``(h, lo, hi)`` -> (B, hi - lo) fp32 scores of items lo..hi-1 for queries ``h``: a plain
     product for models that score by a dot product with their item table (else ``model.score``).
-    On CPU in fp32 the table's blocks are packed for oneDNN once (:func:`recexp.gemm.pack`) and
+    On CPU in fp32 the table's blocks are packed for oneDNN once (:func:`recexp.runtime.gemm.pack`) and
     reused by every batch: a plain block is repacked inside each (128-row) product (179 vs 203
     GFLOP/s). Build one per evaluation pass: the packed blocks copy the table as it is when
     first used."""

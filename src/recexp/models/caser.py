@@ -15,8 +15,8 @@ from torch import nn
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
-from recexp.gemm import Linear
 from recexp.models.base import SeqRecModel
+from recexp.runtime.gemm import Linear
 
 
 class Caser(SeqRecModel):

@@ -15,9 +15,9 @@ from torch import nn
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
-from recexp.gemm import Linear
 from recexp.models.base import SeqRecModel
 from recexp.models.rnn import left_align, restore
+from recexp.runtime.gemm import Linear
 
 
 class GRU4Rec(SeqRecModel):

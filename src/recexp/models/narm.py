@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from recexp.data.batches import Batch
-from recexp.gemm import Linear
 from recexp.models.base import SeqRecModel
 from recexp.models.rnn import left_align, restore
+from recexp.runtime.gemm import Linear
 
 
 class NARM(SeqRecModel):

@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recexp.gemm import Linear
 from recexp.models.sasrec import SASRec
+from recexp.runtime.gemm import Linear
 
 
 class S3Rec(SASRec):

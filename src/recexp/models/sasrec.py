@@ -18,8 +18,8 @@ from torch import nn
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
-from recexp.gemm import Linear, linear
 from recexp.models.base import SeqRecModel
+from recexp.runtime.gemm import Linear, linear
 
 
 class SelfAttention(nn.Module):

@@ -7,6 +7,8 @@ model with item biases) keeps the generic path.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 
 from recexp.models.base import SeqRecModel
@@ -20,3 +22,15 @@ def dot_product_items(model: SeqRecModel) -> torch.Tensor | None:
         return model.item_embeddings()
     except NotImplementedError:
         return None
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """The part of a model a loss and the evaluator may use: scores of candidate items for queries."""
+
+    num_items: int
+
+    def score(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``h`` (..., D) queries; ``items=None``: all ids -> (..., N+1), column 0 padding;
+        ``items`` (..., K) per query or (K,) shared -> (..., K)."""
+        ...

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from recexp.config import conf_dir
+from recexp.config.compose import conf_dir
 from recexp.data.seqs import EvalSet, Seqs, SplitData
 from recexp.errors import UserError
 
@@ -190,7 +190,7 @@ def _read_weights(path: Path, meta: dict[str, Any], device: torch.device) -> dic
 
 def build_model(meta: dict[str, Any], where: str) -> torch.nn.Module:
     """The model class of the project's own ``conf/model/<name>.yaml``, with the bundle's values."""
-    from recexp.parts import instantiate_user
+    from recexp.training.parts import instantiate_user
 
     name = str(meta["model"])
     file = conf_dir() / "model" / f"{name}.yaml"

@@ -20,8 +20,8 @@ MODEL_DIR = "model"
 def export_model(cfg: DictConfig, model: Any, data: SplitData, output_dir: Path, tracker: Any) -> Path | None:
     """Save and log the model; ``None`` (with a warning) for a model class no ``conf/model``
     option builds, since such a bundle could not be loaded without trusting its ``_target_``."""
-    from recexp.parts import model_choice
-    from recexp.tracking.model import BUNDLE_DIR, save_mlflow_model
+    from recexp.record.model import BUNDLE_DIR, save_mlflow_model
+    from recexp.training.parts import model_choice
 
     option = bundle.model_option(str(cfg.model.get("_target_")), model_choice(model))
     if option is None:

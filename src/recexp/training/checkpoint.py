@@ -69,7 +69,7 @@ def resume_problem(path: Path, config_hash: str, seed: int) -> str | None:
     the config it recorded hashes to the job's ``config_hash`` and holds the job's ``seed``: a
     ``last.pt`` reached through a shared folder must never finish another run. A file torch
     cannot read starts with ``damaged:``."""
-    from recexp.tracking.resume import config_hash as hash_of
+    from recexp.config.hashing import config_hash as hash_of
 
     if not path.is_file():
         return "missing"

@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from recexp.contracts import Evaluator, Loss, Model, Sampler, TrainBatches
 from recexp.data.batches import Batch, EvalBatches, SessionParallel, TrainWindows
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
-from recexp.precision import native_bf16
-from recexp.terminal import batches as with_progress
+from recexp.runtime.precision import native_bf16
+from recexp.runtime.terminal import batches as with_progress
 from recexp.training import checkpoint
+from recexp.training.contracts import Evaluator, Loss, Model, Sampler, TrainBatches
 from recexp.training.state import TrainingState
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -33,8 +33,15 @@ class FitResult:
     best_epoch: int = 0
     best_score: float = float("nan")
     epochs_run: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch, in order
     stopped_early: bool = False
+
+    @property
+    def best(self) -> dict[str, float]:
+        """The metrics of the best validation epoch (the last entry when none was selected)."""
+        if 1 <= self.best_epoch <= len(self.history):
+            return self.history[self.best_epoch - 1]
+        return self.history[-1] if self.history else {}
 
 
 def training_loss(model: Model, loss: Loss, sampler: Sampler | None, batch: Batch,

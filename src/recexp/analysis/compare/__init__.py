@@ -1,0 +1,177 @@
+"""``recexp compare``: group tracked runs by what varies, summarise over seeds, and test each
+group against a baseline with paired per-user tests (Wilcoxon signed-rank and paired t, Holm).
+
+    recexp compare --experiment ml100k-ce-vs-bce --baseline loss=bce
+    recexp compare --sweep 3f2a... --metrics test/ndcg_10 test/hr_10 --alpha 0.01
+    recexp compare --filter "params.dataset.name = 'ml-100k'"
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.markup import escape
+
+from recexp.errors import UserError
+from recexp.record import tag
+
+DEFAULT_METRICS = ["test/ndcg_10", "test/hr_10", "test/mrr_10", "test/coverage_10", "test/novelty_10"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recexp compare", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sel = p.add_argument_group("which runs (combined with AND; default: every finished run in the store)")
+    sel.add_argument("--experiment", "-e", help="MLflow experiment name (or id)")
+    sel.add_argument("--sweep", "-s", help="a sweep id (tag recexp.sweep_id, shown on the sweep's parent run)")
+    sel.add_argument("--filter", "-f", dest="filter_string",
+                     help="an MLflow filter, e.g. \"params.`trainer.lr` = '0.001' and tags.`recexp.dataset` = 'ml-100k'\"")
+    p.add_argument("--metrics", "-m", nargs="+", help=f"metrics for the table (default: those of {DEFAULT_METRICS} present)")
+    p.add_argument("--test-metric", "-t", default=None,
+                   help="per-user metric for the paired tests (default: the first of --metrics, e.g. ndcg_10)")
+    p.add_argument("--baseline", "-b", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="the baseline group by option name, e.g. loss=bce or model=pop (default: the first group)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--hypothesis", default=None,
+                   help="the hypothesis under test (default: the runs' recexp.analysis.hypothesis tag, from hypothesis=...)")
+    p.add_argument("--curve", default=None, help="metric for the validation-curve plot (default: valid/<test metric>)")
+    p.add_argument("--out", "-o", type=Path, default=None, help="output folder (default: <runs>/compare/<time>)")
+    p.add_argument("--uri", default=None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else <runs>/mlflow.db)")
+    p.add_argument("--no-log", action="store_true", help="do not record the comparison as an MLflow run")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps errors to one line
+    from recexp.analysis.compare.report import console
+
+    con = console()
+    try:
+        run(args, con)
+    except UserError as exc:
+        print(f"recexp compare: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace, con) -> dict:
+    from recexp.analysis import query
+    from recexp.analysis.compare import grouping as an
+    from recexp.errors import ConfigError
+    from recexp.record.store import runs_dir, tracking_uri
+
+    if not 0 < args.alpha < 1:
+        raise ConfigError(f"--alpha {args.alpha}: expected a value in (0, 1)")
+    uri = tracking_uri(args.uri)
+    runs = query.select_runs(uri, args.experiment, args.sweep, args.filter_string)
+    out = args.out or runs_dir() / "compare" / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    parts: dict[str, list] = {}
+    for r in runs:
+        parts.setdefault(an.partition_key(r), []).append(r)
+    if len(parts) == 1:
+        return _compare(args, con, uri, runs, out)
+    # runs of several datasets / protocols are never paired with each other: one comparison each
+    con.print(f"{len(runs)} runs on {len(parts)} datasets/protocols, compared separately: "
+              f"{escape('; '.join(f'{k} ({len(v)} runs)' for k, v in parts.items()))}")
+    results = []
+    for i, (key, part) in enumerate(parts.items(), 1):
+        con.rule(escape(key))
+        try:
+            results.append({"part": key, **_compare(args, con, uri, part, out / f"{i}")})
+        except UserError as exc:  # e.g. one configuration only on this dataset: say so, go on
+            con.print(f"{escape(key)}: skipped: {escape(str(exc))}")
+            results.append({"part": key, "error": str(exc)})
+    if all("error" in r for r in results):
+        raise UserError(f"no dataset/protocol has two configurations to compare ({'; '.join(parts)}); "
+                        "select runs with --experiment, --sweep or --filter")
+    return {"out": str(out), "parts": results}
+
+
+def _shown(uri: str) -> str:
+    """A local store below the working directory is shown relative to it (no machine paths)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri[len(prefix):])
+        if path.is_relative_to(Path.cwd()):
+            return prefix + str(path.relative_to(Path.cwd()))
+    return uri
+
+
+def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> dict:
+    from recexp.analysis import query
+    from recexp.analysis.compare import grouping as an
+    from recexp.analysis.compare import report as rp
+    from recexp.errors import ConfigError
+
+    groups = an.group_runs(runs)
+    present = {k for r in runs for k in r.metrics}
+    metrics = args.metrics or [m for m in DEFAULT_METRICS if m in present]
+    missing = [m for m in metrics if m not in present]
+    if missing or not metrics:
+        raise ConfigError(f"--metrics: {', '.join(missing) or 'none'} not logged by the selected runs "
+                          f"(e.g. {', '.join(sorted(k for k in present if k.startswith('test/'))[:6])})")
+    column = (args.test_metric or metrics[0]).removeprefix("test/")
+    baseline = an.find_baseline(groups, args.baseline)
+    summary = an.summary_table(groups, metrics)
+
+    per_user = {}
+    for i, g in enumerate(groups):
+        tables = [query.per_user_table(uri, r) for r in g.runs]
+        ref, per_user[i] = an.group_per_user(tables, column, f"group {g.label}")
+        if i == 0:
+            first_ref = ref
+        elif len(ref) != len(first_ref) or not (ref.to_numpy() == first_ref.to_numpy()).all():
+            raise UserError(f"group {g.label} was evaluated on different examples than {groups[0].label} "
+                            "(different dataset or split): paired tests need the same test set")
+    n_examples, n_users = len(first_ref), int(first_ref["user"].nunique())
+    unit = f"per-user ({n_users:,} users, one example each)"
+    if n_users < n_examples:  # session splits: several examples per user are not independent
+        per_user = {i: an.per_user_means(first_ref, v) for i, v in per_user.items()}
+        unit = f"per-user ({n_examples:,} examples averaged per user first: {n_users:,} users)"
+    tests = an.paired_tests(groups, per_user, baseline, args.alpha)
+    hyps = sorted({r.tags.get(tag.HYPOTHESIS, "") for r in runs} - {""})
+    hypothesis = args.hypothesis or " | ".join(hyps)
+    verdict = an.hypothesis_verdict(tests)
+
+    con.print(f"{len(runs)} runs in {len(groups)} groups "
+              f"(by {', '.join(groups[0].key)}; seed averaged over) from {escape(_shown(uri))}")
+    con.print(rp.rich_summary(summary, metrics, baseline))
+    con.print(rp.rich_tests(tests, column, args.alpha))
+    con.print(f"paired tests: {escape(unit)}")
+    if hypothesis:
+        color = {"supported": "green", "partly supported": "yellow"}.get(verdict, "red")
+        con.print(f"hypothesis: {escape(hypothesis)}")
+        con.print(f"verdict: [bold {color}]{verdict}[/] at α = {args.alpha} (every group vs "
+                  f"{escape(groups[baseline].label)} on per-user {column}, Wilcoxon, Holm)")
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "summary.csv", index=False)
+    tests.to_csv(out / "tests.csv", index=False)
+    (out / "comparison.md").write_text(rp.markdown(summary, tests, metrics, column, baseline, args.alpha,
+                                                   hypothesis, verdict) + f"\nPaired tests: {unit}.\n")
+    rp.plot_metrics(summary, metrics, out / "metrics.png")
+    curve_key = args.curve or f"valid/{column}"
+    curves = {g.label: [[(s, v) for s, v in query.metric_history(uri, r.run_id, curve_key)
+                         if s <= r.metrics.get("epochs_run", float("inf")) or s == 0]  # drop the best-epoch echo
+                        for r in g.runs] for g in groups}
+    rp.plot_curves(curves, curve_key, out / "valid_curves.png")
+    files = [out / f for f in ("summary.csv", "tests.csv", "comparison.md", "metrics.png", "valid_curves.png")]
+    result = {"out": str(out), "verdict": verdict, "groups": [g.label for g in groups]}
+    if not args.no_log:
+        rid = query.log_comparison(
+            uri, runs[0].experiment_id, f"compare-{column}-{len(groups)}groups",
+            {"baseline": groups[baseline].label, "test_metric": column, "alpha": args.alpha,
+             "runs": len(runs), "selection": json.dumps({"experiment": args.experiment, "sweep": args.sweep,
+                                                         "filter": args.filter_string})},
+            {tag.HYPOTHESIS: hypothesis, tag.VERDICT: verdict,
+             tag.NOTE: (out / "comparison.md").read_text()}, files)
+        result["run_id"] = rid
+        con.print(f"logged as MLflow run {rid}")
+    con.print(f"wrote {escape(str(out))}: summary.csv, tests.csv, comparison.md, metrics.png, valid_curves.png")
+    return result

@@ -1,0 +1,185 @@
+"""Grouping runs by the parameters that vary, per-group summaries, paired per-user tests.
+
+Pure pandas/numpy on records already read from the store (``tracking/query.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recexp.analysis.query import RunRecord
+from recexp.analysis.settings import is_setting_key
+from recexp.analysis.stats import holm, mean_ci, paired_t, wilcoxon
+from recexp.errors import ConfigError, DataError, UserError
+from recexp.record import tag
+
+#: params that never define a group: the seed is what we average over; the rest is bookkeeping.
+CHOICE = "choices."  # the option names the user typed (choices.loss=ce): the labels, when logged
+MISSING = "—"
+
+
+@dataclass
+class Group:
+    label: str  # "loss=ce" built from the keys that separate the groups
+    key: dict[str, str]  # short key -> value
+    params: dict[str, str]  # the full varying params of this group
+    runs: list[RunRecord] = field(default_factory=list)
+
+
+def _short(key: str, value: str) -> tuple[str, str]:
+    """``choices.loss`` + ``bce`` -> ``loss``, ``bce``; runs recorded without choices:
+    ``loss._target_`` + ``recexp.losses.BCE`` -> ``loss``, ``BCE``."""
+    if key.startswith(CHOICE):
+        return key[len(CHOICE):], value
+    if key.endswith("._target_"):
+        return key[: -len("._target_")], value.rsplit(".", 1)[-1]
+    return key, value
+
+
+def varying_keys(runs: list[RunRecord]) -> list[str]:
+    """Params whose value differs between runs (seed and bookkeeping ignored), reduced to those
+    that refine the grouping: a key implied by earlier ones (``loss.label_smoothing`` only
+    exists for one loss) adds nothing. Option names (``choices.loss``) come first, then
+    ``_target_`` keys: they name the component."""
+    keys = sorted({k for r in runs for k in r.params})
+    keys = [k for k in keys if is_setting_key(k)]
+    vary = [k for k in keys if len({r.params.get(k, MISSING) for r in runs}) > 1]
+    vary.sort(key=lambda k: (not k.startswith(CHOICE), not k.endswith("._target_"), k))
+    kept: list[str] = []
+    n_groups = 1
+    for k in vary:
+        n = len({tuple(r.params.get(x, MISSING) for x in [*kept, k]) for r in runs})
+        if n > n_groups:
+            kept.append(k)
+            n_groups = n
+    return kept
+
+
+def group_runs(runs: list[RunRecord]) -> list[Group]:
+    """Groups in order of their first run; one-line error if there is only one."""
+    keys = varying_keys(runs)
+    if not keys:
+        raise UserError(f"all {len(runs)} selected runs share their parameters apart from the seed: "
+                        "nothing to compare (select runs of at least two configurations)")
+    groups: dict[tuple[str, ...], Group] = {}
+    for r in runs:
+        vals = tuple(r.params.get(k, MISSING) for k in keys)
+        if vals not in groups:
+            short = dict(_short(k, v) for k, v in zip(keys, vals, strict=True))
+            groups[vals] = Group(" ".join(f"{k}={v}" for k, v in short.items()), short,
+                                 dict(zip(keys, vals, strict=True)))
+        groups[vals].runs.append(r)
+    return list(groups.values())
+
+
+def find_baseline(groups: list[Group], spec: list[str]) -> int:
+    """Index of the group matching every ``key=value`` (short or full key; a ``_target_`` may be
+    given by its class name); default: the first group."""
+    if not spec:
+        return 0
+    pairs = []
+    for s in spec:
+        if "=" not in s:
+            raise ConfigError(f"--baseline {s!r}: expected key=value (e.g. loss=bce)")
+        pairs.append(s.split("=", 1))
+
+    def matches(g: Group, k: str, v: str) -> bool:
+        if g.key.get(k, "").lower() == v.lower() or g.params.get(k) == v:
+            return True
+        if g.params.get(f"{CHOICE}{k}", "").lower() == v.lower():  # loss=ce, the option name
+            return True
+        full = g.params.get(f"{k}._target_") or g.params.get(k) or ""
+        return full.rsplit(".", 1)[-1].lower() == v.lower()
+
+    hits = [i for i, g in enumerate(groups) if all(matches(g, k, v) for k, v in pairs)]
+    if len(hits) != 1:
+        labels = "; ".join(g.label for g in groups)
+        what = "matches no group" if not hits else "matches several groups"
+        raise ConfigError(f"--baseline {' '.join(spec)} {what} (groups: {labels})")
+    return hits[0]
+
+
+def summary_table(groups: list[Group], metrics: list[str], level: float = 0.95) -> pd.DataFrame:
+    """One row per group: n seeds, then mean and CI half-width of each metric over seeds."""
+    rows = []
+    for g in groups:
+        row: dict[str, object] = {"group": g.label, "runs": len(g.runs),
+                                  "seeds": ",".join(sorted({r.params.get("seed", "?") for r in g.runs}))}
+        for m in metrics:
+            mean, half = mean_ci([r.metrics.get(m, math.nan) for r in g.runs], level)
+            row[m], row[f"{m} ±"] = mean, half
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def group_per_user(tables: list[pd.DataFrame], column: str, what: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Average ``column`` over a group's runs example by example. Examples are paired by
+    position after checking that every run evaluated the same (user, target) list: the same
+    dataset and split give the same order."""
+    ref = tables[0][["user", "target"]]
+    for t in tables:
+        if column not in t.columns:
+            raise DataError(f"{what}: per-user metrics have no column {column!r} "
+                            f"(available: {', '.join(c for c in t.columns if c not in ('user', 'target', 'rank'))})")
+        if len(t) != len(ref) or not (t[["user", "target"]].to_numpy() == ref.to_numpy()).all():
+            raise DataError(f"{what}: runs were evaluated on different examples (different dataset or split): "
+                            "paired tests need the same test set")
+    return ref, np.mean([t[column].to_numpy(dtype=np.float64) for t in tables], axis=0)
+
+
+def per_user_means(ref: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Average a user's examples first (session splits: every prefix of a session is an example,
+    and a user's examples are not independent), so the paired tests run over users. One value
+    per user, in order of user id; a split with one example per user returns it as it is."""
+    return pd.Series(values).groupby(ref["user"].to_numpy()).mean().to_numpy(dtype=np.float64)
+
+
+def partition_key(run: RunRecord) -> str:
+    """What must be equal for runs to be compared example by example: the dataset (and its
+    preprocessing) and the protocol (split, evaluation mode, masking)."""
+    import json
+
+    proto = run.tags.get(tag.PROTOCOL, "")
+    try:
+        p = json.loads(proto) if proto else {}
+    except ValueError:
+        p = {}
+    parts = [run.tags.get(tag.DATASET) or run.params.get("dataset.name", "?"),
+             str(p.get("split", "")), str(p.get("mode", "")),
+             f"mask={p['mask_history']}" if "mask_history" in p else ""]
+    return " ".join(x for x in parts if x)
+
+
+def paired_tests(groups: list[Group], per_user: dict[int, np.ndarray], baseline: int, alpha: float
+                 ) -> pd.DataFrame:
+    """Each group against the baseline on per-user values; Holm across the comparisons (per test)."""
+    base = per_user[baseline]
+    rows = []
+    for i, g in enumerate(groups):
+        if i == baseline:
+            continue
+        x = per_user[i]
+        t, w = paired_t(base, x), wilcoxon(base, x)
+        delta = float(np.mean(x - base))
+        rows.append({"group": g.label, "baseline": groups[baseline].label, "users": len(x),
+                     "baseline_mean": float(base.mean()), "group_mean": float(x.mean()), "delta": delta,
+                     "delta_rel": delta / float(base.mean()) if base.mean() else math.nan,
+                     "d_z": t.effect, "rank_biserial": w.effect, "p_t": t.p_value, "p_wilcoxon": w.p_value})
+    df = pd.DataFrame(rows)
+    df["p_t_holm"] = holm(df["p_t"].to_numpy())
+    df["p_wilcoxon_holm"] = holm(df["p_wilcoxon"].to_numpy())
+    df["verdict"] = [("better" if r.delta > 0 else "worse") if r.p_wilcoxon_holm < alpha else "no significant difference"
+                     for r in df.itertuples()]
+    return df
+
+
+def hypothesis_verdict(tests: pd.DataFrame) -> str:
+    """Supported if every group beats the baseline significantly, partly if some do."""
+    better = int((tests["verdict"] == "better").sum())
+    if better == len(tests):
+        return "supported"
+    return "partly supported" if better else "not supported"

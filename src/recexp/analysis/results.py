@@ -1,0 +1,263 @@
+"""``recexp results``: the results tables rebuilt from the MLflow store, never typed by hand.
+
+One row per setting (dataset, model, loss, sampler, preset and every other config value except
+the seed); its seeds are averaged: mean ± sample standard deviation of test HR/NDCG@10 over the
+seeds, the best validation epoch, the median training-epoch time.
+
+    recexp results --experiment issue16 --out tables.md
+
+The MLflow store lives under ``runs/`` (not in git), so a results document that must survive a new
+checkout keeps the runs it was built from as records: ``--records FILE`` (JSON lines: each run's
+id, experiment, params, recexp tags, final metrics and per-epoch times, copied from the store) is
+merged with the store's runs (the store wins for the same run id) and ``--save-records`` writes the
+merged set back. ``--targets FILE`` (YAML: per dataset ``ndcg_10``, ``hr_10``, ``published``) adds a
+line per dataset saying whether the best setting meets its target, and by how much it misses.
+
+    recexp results --experiment best --records docs/results/runs.jsonl --save-records   # store -> records
+    recexp results --records docs/results/runs.jsonl --records-only --targets docs/results/targets.yaml \
+        --out docs/results.md                                                          # records -> docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from recexp.analysis.records import load_records, merge, rows_from_records, save_records, store_runs
+from recexp.analysis.settings import Row, mean_spread, preset_params, runs_of
+from recexp.errors import UserError
+from recexp.record import tag
+
+
+def differing(rows: list[Row]) -> dict[int, str]:
+    """For rows that share dataset, protocol, model, loss, sampler and preset, the params that tell
+    them apart (``trainer.lr=0.01``), keyed by row index; other rows get nothing. The group's
+    reference row (the most seeds, then the best) shows its value of every key that varies in the
+    group; each other row only the keys where it differs from the reference."""
+    same: dict[tuple, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        same[(r.dataset, r.protocol, r.model, r.loss, r.sampler, r.preset)].append(i)
+    notes: dict[int, str] = {}
+    for idx in (v for v in same.values() if len(v) > 1):
+        ref = max(idx, key=lambda i: (len(rows[i].seeds), statistics.fmean(rows[i].ndcg)))
+        base = rows[ref].params
+        varying = sorted({k for i in idx for k in rows[i].params}
+                         - {k for k in base if all(rows[i].params.get(k) == base[k] for i in idx)})
+        for i in idx:
+            keys = varying if i == ref else [k for k in varying if rows[i].params.get(k) != base.get(k)]
+            # (unset): the run did not record the key (runs made before it existed)
+            notes[i] = " ".join(f"{k}={rows[i].params.get(k, '(unset)')}" for k in keys)
+    return notes
+
+
+def _trained(r: Row) -> bool:
+    return any(e != 0 for e in r.best_epochs) or bool(r.epoch_s)
+
+
+def _setting(r: Row) -> str:
+    return (f"{r.model} + {r.loss}" if _trained(r) else r.model) + (f" (`experiment={r.preset}`)" if r.preset else "")
+
+
+def target_line(rows: list[Row], target: dict) -> str:
+    """Whether the best setting (highest mean test NDCG@10) meets ``target`` (``ndcg_10``,
+    ``hr_10``; either may be missing), stated with its seeds. The targets ask for a mean of 3
+    seeds, so trained rows with 3 or more compete when there are any (a single seed at the top
+    of a long table is the luckiest of many draws); count models, whose fit has no seed, always
+    compete. A higher row left out is named, not counted."""
+    top = max(rows, key=lambda r: statistics.fmean(r.ndcg))
+    full = [r for r in rows if len(r.seeds) >= 3 or not _trained(r)]
+    best = max(full, key=lambda r: statistics.fmean(r.ndcg)) if full else top
+    n, h = statistics.fmean(best.ndcg), statistics.fmean(best.hr)
+    parts = []
+    for name, value, want in (("NDCG@10", n, target.get("ndcg_10")), ("HR@10", h, target.get("hr_10"))):
+        if want is None:
+            continue
+        verdict = "met" if value >= want else f"missed by {want - value:.4f} ({(want - value) / want:.1%})"
+        parts.append(f"{name} {value:.4f} vs target >= {want:g}: {verdict}")
+    seeds = len(best.seeds)
+    pub = f" Strongest published: {target['published']}." if target.get("published") else ""
+    if not _trained(best):
+        runs, few = "one fit (a count model: no seed)", ""
+    else:
+        runs = f"mean of {seeds} seed(s)"
+        few = "" if seeds >= 3 else f" Only {seeds} seed{'s' if seeds > 1 else ''}: the target asks for 3."
+    if top is not best and statistics.fmean(top.ndcg) > n:
+        few += (f" Higher on test with fewer seeds, not counted: {_setting(top)}, "
+                f"{statistics.fmean(top.ndcg):.4f} over {len(top.seeds)} seed(s).")
+    where = _setting(best)
+    now = preset_params(best.preset) if best.preset else None
+    if now is not None and not runs_of(best, now):
+        pinned = best_preset_name(best.dataset)
+        pinned_now = preset_params(pinned) if best.preset != pinned else None
+        if pinned_now is not None and runs_of(best, pinned_now):
+            # run as another preset + overrides that <dataset>_best composes to now: name that one
+            where = where.replace(f"`experiment={best.preset}`",
+                                  f"`experiment={pinned}`; run as `experiment={best.preset}` with overrides")
+        else:  # the preset was changed after these runs
+            where += " as it was when run (that preset composes to another setting now)"
+    return f"**Target.** Best setting {where}, {runs}: {'; '.join(parts)}.{pub}{few}"
+
+
+def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
+    """Markdown: one table per dataset, best test NDCG@10 first."""
+    out = [f"<!-- generated by `{command}`; do not edit by hand -->", ""]
+    notes = differing(rows)
+    for ds, protocol in sorted({(r.dataset, r.protocol) for r in rows}):
+        out += [f"### {ds}" + (f" ({protocol})" if protocol else ""), ""]
+        if targets and ds in targets and not protocol:
+            out += [target_line([r for r in rows if r.dataset == ds and not r.protocol], targets[ds]), ""]
+        out += [
+                "| model | loss | sampler (negatives) | preset | seeds | test HR@10 | test NDCG@10 | best epoch | epoch s | differs |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for i, r in ((i, r) for i, r in enumerate(rows) if r.dataset == ds and r.protocol == protocol):
+            # count models have no epochs (best_epoch 0)
+            best = "-" if all(e == 0 for e in r.best_epochs) else f"{statistics.fmean(r.best_epochs):g}"
+            epoch = f"{statistics.median(r.epoch_s):.1f}" if r.epoch_s else "-"
+            seeds = ",".join(map(str, r.seeds))
+            loss = r.loss if _trained(r) else "-"  # count models: nothing trained
+            out.append(f"| {r.model} | {loss} | {r.sampler} | {r.preset or '-'} | {seeds} | {mean_spread(r.hr)} | "
+                       f"**{mean_spread(r.ndcg)}** | {best} | {epoch} | {notes.get(i, '')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def best_preset_name(dataset: str) -> str:
+    """``<dataset>_best`` with the dataset name as preset names spell it (ml-100k -> ml100k_best)."""
+    return f"{dataset.replace('-', '')}_best"
+
+
+def render_summary(rows: list[Row], command: str, targets: dict | None = None,
+                   settings: dict[str, dict[str, str]] | None = None) -> str:
+    """The README's headline: per dataset, the ``<dataset>_best`` preset's current setting, with its
+    target. ``settings`` (dataset -> :func:`preset_params` of its ``_best`` preset): the rows that
+    ran exactly that setting, under any preset name, pooled. Without it (or no such run): the row
+    of that preset, or of a ``same_as`` preset, with the most seeds."""
+    out = [f"<!-- generated by `{command}`; do not edit by hand -->", "",
+           "| dataset | command | model + loss | seeds | test HR@10 | test NDCG@10 | target NDCG@10 / HR@10 |",
+           "|---|---|---|---|---|---|---|"]
+    for ds in sorted({r.dataset for r in rows}):
+        t = (targets or {}).get(ds, {})
+        # ``same_as``: presets that compose to the same settings as <dataset>_best (a test checks it),
+        # so their seeds count for it
+        names = {p for p in t.get("same_as", [])}
+        exact = [r for r in rows if r.dataset == ds and not r.protocol
+                 and (settings or {}).get(ds) is not None and runs_of(r, settings[ds])]
+        best = exact or [r for r in rows if r.dataset == ds and not r.protocol
+                         and (r.preset.endswith("_best") or r.preset in names)]
+        if not best:
+            continue
+        pinned = best_preset_name(ds) if exact else next((r.preset for r in best if r.preset.endswith("_best")),
+                                                         best_preset_name(ds))
+        merged: dict[tuple, Row] = {}
+        for r in best:
+            key = tuple(sorted((k, v) for k, v in r.params.items() if k != tag.PRESET))
+            if key in merged:
+                m = merged[key]
+                merged[key] = Row(m.dataset, m.model, m.loss, m.sampler, pinned, sorted(m.seeds + r.seeds),
+                                  m.hr + r.hr, m.ndcg + r.ndcg, m.best_epochs + r.best_epochs,
+                                  m.epoch_s + r.epoch_s, m.params)
+            else:
+                merged[key] = Row(r.dataset, r.model, r.loss, r.sampler, pinned, r.seeds, r.hr, r.ndcg,
+                                  r.best_epochs, r.epoch_s, r.params)
+        r = max(merged.values(), key=lambda x: len(x.seeds))
+        want = f">= {t['ndcg_10']:g} / >= {t['hr_10']:g}" if "ndcg_10" in t and "hr_10" in t else "-"
+        trained = any(e != 0 for e in r.best_epochs) or bool(r.epoch_s)
+        verb = "pretrain" if r.params.get("model.pretrained") == "pretrained" else "train"  # pre-train + fine-tune
+        out.append(f"| {ds} | `recexp {verb} experiment={r.preset}` | {r.model}{' + ' + r.loss if trained else ''} | "
+                   f"{len(r.seeds)} | {mean_spread(r.hr)} | **{mean_spread(r.ndcg)}** | {want} |")
+    return "\n".join(out)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recexp results", description=__doc__.split("\n\n")[0])
+    p.add_argument("--experiment", "-e", nargs="+", default=None,
+                   help="MLflow experiment names or ids (default: every experiment in the store)")
+    p.add_argument("--filter", "-f", dest="filter_string", default=None, help="an MLflow filter string")
+    p.add_argument("--out", "-o", type=Path, default=None, help="write the markdown here (default: stdout)")
+    p.add_argument("--uri", default=None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else <runs>/mlflow.db)")
+    p.add_argument("--records", type=Path, default=None,
+                   help="JSON-lines run records merged with the store's runs (the store wins for one run id)")
+    p.add_argument("--save-records", action="store_true", help="write the merged runs back to --records")
+    p.add_argument("--records-only", action="store_true",
+                   help="tables from --records alone, not merged with the local store (how the docs are rebuilt)")
+    p.add_argument("--summary", action="store_true",
+                   help="one row per dataset: its <dataset>_best preset (the README's headline table)")
+    p.add_argument("--targets", type=Path, default=None,
+                   help="YAML: per dataset ndcg_10 / hr_10 / published; adds a met-or-missed line per dataset")
+    return p
+
+def load_targets(path: Path) -> dict:
+    from omegaconf import OmegaConf
+
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(path))
+    except Exception as exc:  # a missing or malformed file: one line naming it
+        raise UserError(f"--targets {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"--targets {path}: expected a mapping of dataset -> {{ndcg_10, hr_10, published}}")
+    return data
+
+
+BEGIN, END = "<!-- recexp results: begin -->", "<!-- recexp results: end -->"
+
+
+def splice(existing: str | None, tables: str) -> str:
+    """The whole file is the tables, unless it already holds a BEGIN/END block: then only the
+    block is replaced and the prose around it (protocol, what was tried) is kept."""
+    if existing is None or BEGIN not in existing or END not in existing:
+        return tables
+    head, rest = existing.split(BEGIN, 1)
+    return f"{head}{BEGIN}\n{tables}\n{END}{rest.split(END, 1)[1]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from recexp.record.store import tracking_uri
+
+    uri = tracking_uri(args.uri)
+    shown = ["recexp results", *(["--experiment", *args.experiment] if args.experiment else []),
+             *(["--filter", repr(args.filter_string)] if args.filter_string else []),
+             *(["--records", str(args.records)] if args.records else []),
+             *(["--save-records"] if args.save_records else []),
+             *(["--records-only"] if args.records_only else []),
+             *(["--summary"] if args.summary else []),
+             *(["--targets", str(args.targets)] if args.targets else []),
+             *(["--out", str(args.out)] if args.out else [])]
+    if (args.save_records or args.records_only) and not args.records:
+        flag = "--save-records" if args.save_records else "--records-only"
+        print(f"recexp results: error: {flag} needs --records FILE", file=sys.stderr)
+        return 2
+    if args.records and not args.records.exists() and not args.save_records:
+        # only --save-records may start a new records file; reading one that is not there is a typo
+        print(f"recexp results: error: --records {args.records}: no such file", file=sys.stderr)
+        return 2
+    try:
+        saved = load_records(args.records) if args.records else []
+        if args.experiment:  # the selection applies to saved records too
+            saved = [r for r in saved if r.get("experiment") in args.experiment]
+        has_store = not (uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file())
+        use_store = not args.records_only and (has_store or not args.records)
+        fresh = store_runs(uri, args.experiment, args.filter_string, bool(args.records)) if use_store else []
+        records = merge(saved, fresh)
+        targets = load_targets(args.targets) if args.targets else None
+        rows = rows_from_records(records)
+        if args.summary:
+            settings = {ds: preset_params(best_preset_name(ds)) for ds in sorted({r.dataset for r in rows})}
+            text = render_summary(rows, " ".join(shown), targets, settings)
+        else:
+            text = render(rows, " ".join(shown), targets)
+        if args.save_records:
+            save_records(args.records, merge(load_records(args.records), fresh))
+    except UserError as exc:
+        print(f"recexp results: error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(splice(args.out.read_text() if args.out.exists() else None, text))
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0

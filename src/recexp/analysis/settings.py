@@ -1,0 +1,163 @@
+"""What a *setting* is: every config value of a run except its seed and bookkeeping, with the
+defaults of keys added since; the rows of the results tables group runs by it (``recexp results``)
+and ``recexp compare`` groups by the same keys."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+
+from recexp.analysis.query import RunRecord
+from recexp.config.hashing import VOLATILE
+from recexp.record import tag
+
+# params that never change what a run computes, or that tell seeds of one setting apart
+NOT_A_SETTING = (*VOLATILE, "seed", "optimized_metric", "hydra")
+
+
+def is_setting_key(key: str) -> bool:
+    """False for the seed and for keys that say where or how visibly a run computes, not what
+    (the config hash leaves the same keys out): what results rows and compare groups ignore."""
+    return not any(key == k or key.startswith(k + ".") for k in NOT_A_SETTING)
+# keys added after runs were recorded, with the value that reproduces what those runs did:
+# (model class suffix, "" for every model; key; value). A run without the key is grouped as if it
+# had that value.
+ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"), ("sasrec.SASRec", "model.init", "xavier"),
+              ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"),
+              ("", "trainer.cpu_amp", "False"))  # fp32 steps on CPU: all that existed before the key
+
+
+@dataclass
+class Row:
+    dataset: str
+    model: str
+    loss: str
+    sampler: str
+    preset: str
+    seeds: list[int]
+    hr: list[float]
+    ndcg: list[float]
+    best_epochs: list[float]
+    epoch_s: list[float]
+    params: dict[str, str]
+    protocol: str = ""  # "" for the documents' protocol (full ranking, history masked except the target)
+
+
+def protocol_of(params: dict[str, str]) -> str:
+    """How a run was evaluated, when not the documents' protocol: e.g. ``eval.mask_history=none``
+    (RecBole's: nothing masked) or ``sampled ranking``. Rows of other protocols get tables of
+    their own and never meet a target."""
+    parts = []
+    if not params.get("eval._target_", "FullRanking").endswith("FullRanking"):
+        parts.append("sampled ranking")
+    mask = params.get("eval.mask_history", "except_target")
+    mask = {"True": "all", "False": "none"}.get(mask, mask)
+    if mask != "except_target":
+        parts.append(f"eval.mask_history={mask}")
+    return ", ".join(parts)
+
+
+def setting_params(params: dict[str, str]) -> dict[str, str]:
+    """The params that identify a setting: all but the seed and bookkeeping, with the defaults of
+    keys added since (``ADDED_KEYS``) and the pre-training run's id reduced to "pretrained"."""
+    kept = {k: v for k, v in params.items() if is_setting_key(k)}
+    for target, key, value in ADDED_KEYS:
+        if params.get("model._target_", "").endswith(target):
+            kept.setdefault(key, value)
+    if kept.get("model.pretrained") not in (None, "", "None", "null"):
+        # the id of the pre-training run differs per seed; what it did is in the pretrain.* params
+        kept["model.pretrained"] = "pretrained"
+    return kept
+
+
+def setting_key(run: RunRecord) -> tuple[tuple[str, str], ...]:
+    """What identifies a setting: every param except the seed and bookkeeping, plus the preset."""
+    kept = setting_params(run.params)
+    kept[tag.PRESET] = run.tags.get(tag.PRESET, "")
+    return tuple(sorted(kept.items()))
+
+
+def preset_params(name: str) -> dict[str, str] | None:
+    """The setting params a run of ``recexp train experiment=<name>`` records (composed, resolved
+    and flattened as the run logs them), or None when the preset does not compose. The README
+    summary finds a ``<dataset>_best`` preset's runs by these, whatever preset name they ran under."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    from recexp.config.compose import CONFIG_NAME, conf_dir
+    from recexp.config.resolve import resolve_config
+    from recexp.record.tracker import flatten
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose(config_name=CONFIG_NAME, overrides=[f"experiment={name}"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)  # presets may read hydra:runtime.choices
+        choices = {k: str(v) for k, v in cfg.hydra.runtime.choices.items() if v is not None}
+        with open_dict(cfg):
+            cfg.pop("hydra")
+        cfg = resolve_config(cfg, choices)
+        flat = flatten(OmegaConf.to_container(cfg, resolve=True))
+    except Exception:  # noqa: BLE001 - no such preset, or one that needs more than its name
+        return None
+    finally:  # leave no Hydra state behind: later compositions in this process read it
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
+    params = {k: "" if v is None else str(v)[:5000] for k, v in flat.items()}
+    kept = setting_params(params)
+    if params.get("pretrain.finetune") == "True":  # `recexp pretrain`: the fine-tune run names its pre-training
+        kept["model.pretrained"] = "pretrained"
+    return kept
+
+
+def runs_of(row: Row, setting: dict[str, str]) -> bool:
+    """Whether ``row`` ran exactly ``setting`` (params the run adds itself, ``data.*``, aside)."""
+    own = {k: v for k, v in row.params.items() if k != tag.PRESET and not k.startswith("data.")}
+    return own == {k: v for k, v in setting.items() if not k.startswith("data.")}
+
+
+def _sampler(run: RunRecord) -> str:
+    name = run.tags.get(tag.SAMPLER, "") or "none"
+    if name == "none":
+        return "none"
+    k = run.params.get("sampler.num_negatives", "?")
+    shared = run.params.get("sampler.shared") == "True"
+    return f"{name} ({k}{' shared' if shared else ''})"
+
+
+def group_rows(runs: list[RunRecord], epoch_times: dict[str, list[float]]) -> list[Row]:
+    """Runs with a test NDCG@10, grouped by :func:`setting_key`; ``epoch_times`` maps run id to
+    its per-epoch training seconds (empty for count models)."""
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
+    for r in runs:
+        if "test/ndcg_10" in r.metrics:
+            groups[setting_key(r)].append(r)
+    rows = []
+    for members in groups.values():
+        # a setting rerun with the same seed counts once (the latest run): averaging both would
+        # weigh that seed twice
+        latest: dict[str, RunRecord] = {}
+        for m in sorted(members, key=lambda m: m.start_time):
+            latest[m.params.get("seed", "0")] = m
+        members = list(latest.values())
+        first = members[0]
+        rows.append(Row(
+            dataset=first.tags.get(tag.DATASET, first.params.get("dataset.name", "?")),
+            model=first.tags.get(tag.MODEL, "?"), loss=first.tags.get(tag.LOSS, "?"),
+            sampler=_sampler(first), preset=first.tags.get(tag.PRESET, ""),
+            seeds=sorted(int(float(m.params.get("seed", 0))) for m in members),
+            hr=[m.metrics.get("test/hr_10", float("nan")) for m in members],
+            ndcg=[m.metrics["test/ndcg_10"] for m in members],
+            best_epochs=[m.metrics.get("best_epoch", float("nan")) for m in members],
+            epoch_s=[t for m in members for t in epoch_times.get(m.run_id, [])],
+            params=dict(setting_key(first)), protocol=protocol_of(first.params)))
+    return sorted(rows, key=lambda r: (r.dataset, r.protocol, -statistics.fmean(r.ndcg), r.model))
+
+
+def mean_spread(xs: list[float]) -> str:
+    """``0.1234 ± 0.0012`` (sample standard deviation) for several seeds, ``0.1234`` for one."""
+    m = statistics.fmean(xs)
+    return f"{m:.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{m:.4f}"

@@ -1,0 +1,80 @@
+"""Hydra callback that makes a multirun one thing in MLflow: the store is initialised once in
+the parent process (avoiding SQLite's first-use race), and a parent run holds every job.
+
+Rerunning the same sweep command (same task overrides) continues the earlier sweep's parent run,
+so the jobs it skips (already FINISHED) and the ones it resumes stay under one parent."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import uuid
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from recexp.errors import UserError
+from recexp.record import sweep_report as report
+from recexp.record import tag
+from recexp.record.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
+
+
+class SweepCallback(Callback):
+    def __init__(self) -> None:
+        self.parent_id: str | None = None
+        self.uri: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.tracking.get("backend", "mlflow") != "mlflow":
+            return
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri(config.tracking.get("uri"), config.paths.get("runs_dir"))
+        try:
+            exp_id = ensure_experiment(self.uri, config.tracking.experiment)
+        except UserError as exc:
+            # Hydra turns a callback's Exception into a warning and launches the jobs anyway;
+            # a store no job can reach stops the whole sweep, in one line, before any job starts
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        overrides = " ".join(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
+        key = hashlib.sha256(overrides.encode()).hexdigest()[:16]
+        client = MlflowClient(self.uri)
+        earlier = []
+        if config.tracking.get("resume", False):
+            earlier = client.search_runs([exp_id], f"tags.`recexp.role` = 'sweep' and tags.`recexp.sweep_key` = '{key}'",
+                                         max_results=1, order_by=["attributes.start_time DESC"])
+        if earlier:  # the same command again: continue that sweep (its FINISHED jobs are skipped)
+            self.parent_id = earlier[0].info.run_id
+            sweep_id = earlier[0].data.tags.get(tag.SWEEP_ID) or uuid.uuid4().hex[:12]
+            client.update_run(self.parent_id, status="RUNNING")
+            client.set_tag(self.parent_id, tag.RERUNS, str(int(earlier[0].data.tags.get(tag.RERUNS, "0")) + 1))
+        else:
+            sweep_id = os.environ.get(SWEEP_ENV) or uuid.uuid4().hex[:12]
+            tags = {tag.SWEEP_ID: sweep_id, tag.SWEEP_OVERRIDES: overrides, tag.SWEEP_KEY: key,
+                    tag.ROLE: "sweep", tag.NOTE: str(config.get("hypothesis") or "")}
+            self.parent_id = client.create_run(exp_id, run_name=f"sweep-{sweep_id}", tags=tags).info.run_id
+        os.environ[PARENT_ENV] = self.parent_id
+        os.environ[SWEEP_ENV] = sweep_id
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_id is None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        exp = client.get_run(self.parent_id).info.experiment_id
+        children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=5000)
+        sweep_id = os.environ.get(SWEEP_ENV, "")
+        skipped = [r for r in report.skipped_runs(client, [exp], sweep_id)
+                   if r.info.run_id not in {c.info.run_id for c in children}]
+        states = [c.info.status for c in children + skipped]
+        client.set_tag(self.parent_id, tag.JOBS_SKIPPED, str(len(skipped)))
+        report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri)
+        client.set_tag(self.parent_id, tag.JOBS, str(len(states)))
+        client.set_tag(self.parent_id, tag.JOBS_FAILED, str(sum(s != "FINISHED" for s in states)))
+        client.set_terminated(self.parent_id, "FINISHED" if all(s == "FINISHED" for s in states) else "FAILED")
+        os.environ.pop(PARENT_ENV, None)
+        os.environ.pop(SWEEP_ENV, None)

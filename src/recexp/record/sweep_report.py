@@ -1,0 +1,88 @@
+"""What a sweep tells its user: which job did what (trained, or skipped because an identical
+config already FINISHED), one summary table at the end, and the command that compares it.
+
+A skipped job reuses a FINISHED run that may belong to another sweep (or to none): that run gets
+one tag per sweep that reused it (``recexp.in_sweep.<sweep id>``), never a moved ``sweep_id``, so
+``recexp compare --sweep <id>`` and the parent's job count see every job of the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from recexp.record import tag
+
+IN_SWEEP = tag.IN_SWEEP_PREFIX  # + sweep id: a FINISHED run an identical job of that sweep reused
+
+
+def job_info() -> dict[str, str]:
+    """This Hydra job's number and overrides as tags ({} outside a multirun)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN:
+            return {}
+        return {tag.JOB: str(hc.job.num), tag.OVERRIDES: " ".join(hc.overrides.task)}
+    except ValueError:
+        return {}
+
+
+def attach_skipped(uri: str, run_id: str, sweep_id: str) -> None:
+    """Record on the reused run that this sweep's job (number, overrides) took its result."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(uri).set_tag(run_id, f"{IN_SWEEP}{sweep_id}", json.dumps(job_info()))
+
+
+def skipped_runs(client: Any, experiment_ids: list[str], sweep_id: str) -> list[Any]:
+    """FINISHED runs that jobs of ``sweep_id`` reused instead of training again."""
+    return client.search_runs(experiment_ids, f"tags.`{IN_SWEEP}{sweep_id}` != ''", max_results=5000)
+
+
+def rows(children: list[Any], skipped: list[Any], sweep_id: str, metric: str) -> list[dict[str, Any]]:
+    """One row per job, in job order: job, overrides, status, metric, trained/skipped."""
+    out = []
+    for r in children:
+        tags = r.data.tags
+        out.append({"job": tags.get(tag.JOB, "?"), "overrides": tags.get(tag.OVERRIDES, r.info.run_name or ""),
+                    "status": r.info.status, "metric": r.data.metrics.get(metric, math.nan),
+                    # a rerun of this sweep that skipped its own FINISHED job
+                    "what": "skipped (already FINISHED)" if f"{IN_SWEEP}{sweep_id}" in tags else "trained",
+                    "run": r.info.run_id})
+    for r in skipped:
+        info = json.loads(r.data.tags.get(f"{IN_SWEEP}{sweep_id}") or "{}")
+        out.append({"job": info.get(tag.JOB, "?"), "overrides": info.get(tag.OVERRIDES, ""),
+                    "status": r.info.status, "metric": r.data.metrics.get(metric, math.nan),
+                    "what": f"skipped (reused {r.info.run_id[:8]})", "run": r.info.run_id})
+    return sorted(out, key=lambda x: (int(x["job"]) if str(x["job"]).isdigit() else 10**9, x["overrides"]))
+
+
+def table(job_rows: list[dict[str, Any]], metric: str, sweep_id: str) -> Table:
+    t = Table(title=f"sweep {sweep_id}: {len(job_rows)} jobs")
+    for c in ("job", "overrides", "status", metric, "trained/skipped"):
+        t.add_column(c, justify="right" if c in ("job", metric) else "left")
+    for r in job_rows:
+        v = r["metric"]
+        t.add_row(str(r["job"]), Text(r["overrides"]), r["status"], "—" if math.isnan(v) else f"{v:.4f}", r["what"])
+    return t
+
+
+def print_summary(children: list[Any], skipped: list[Any], sweep_id: str, metric: str, uri: str) -> None:
+    """The table, then the exact command that compares the sweep (stderr, like the jobs' output)."""
+    import shlex
+
+    from rich.console import Console
+
+    from recexp.record.store import tracking_uri
+
+    con = Console(stderr=True)
+    con.print(table(rows(children, skipped, sweep_id, metric), metric, sweep_id))
+    uri_arg = "" if uri == tracking_uri(None) else f" --uri {shlex.quote(uri)}"
+    con.print(f"compare it: recexp compare --sweep {sweep_id}{uri_arg}", soft_wrap=True, markup=False)
