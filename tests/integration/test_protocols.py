@@ -21,7 +21,7 @@ def test_temporal_split_with_sampled_eval_records_its_protocol(tiny_cfg, tmp_pat
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     proto = json.loads(run.data.tags["recexp.protocol"])
     assert proto["split"] == "Temporal" and proto["mode"] == "sampled" and proto["num_negatives"] == 50
-    assert proto["mask_history"] == "except_target" and proto["ties"] == "expected" and proto["candidate_seed"] == 0
+    assert proto["mask_history"] == "none" and proto["ties"] == "expected" and proto["candidate_seed"] == 0
 
 
 def test_session_split_full_ranking_with_beyond_accuracy(tiny_cfg, tmp_path):

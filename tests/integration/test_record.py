@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -54,19 +55,60 @@ def test_params_config_yaml_and_run_name_name_what_trained(tiny_cfg, tmp_path):
     assert not any(k.startswith("data/") and k != "data/prepare_s" for k in run.data.metrics)
 
 
-def test_masking_convention_is_one_key_and_logged(tiny_cfg, tmp_path):
-    """Pop on synthetic data with repeats: masking the repeated target too (S3Rec code) can only
-    lose hits; masking nothing ranks the history; each run says which rule it used."""
+def _pop_by_hand(data, mask: str) -> tuple[float, float, float]:
+    """Test NDCG@10 of popularity counted with numpy alone: each example's target ranked among
+    items 1..N by training count (ties: the expectation over their order), the user's history
+    removed under ``all`` (a repeated target is then a miss). Returns (all, repeat, explore)."""
+    counts = data.item_counts().astype(float)
+    ev = data.test
+    ndcg, rep = [], []
+    for e in range(len(ev.targets)):
+        hist = set(ev.hist.items[ev.hist.offsets[e]:ev.hist.offsets[e + 1]].tolist())
+        t = int(ev.targets[e])
+        rep.append(t in hist)
+        ranked = [i for i in range(1, len(counts)) if mask == "none" or i not in hist]
+        if mask == "all" and t in hist:
+            ndcg.append(0.0)
+            continue
+        s = counts[ranked]
+        g, ties = int((s > counts[t]).sum()), int((s == counts[t]).sum()) - 1
+        ndcg.append(sum(1 / np.log2(g + j + 2) for j in range(ties + 1) if g + j < 10) / (ties + 1))
+    ndcg, rep = np.array(ndcg), np.array(rep)
+    return ndcg.mean(), ndcg[rep].mean(), ndcg[~rep].mean()
+
+
+def test_masks_are_label_independent_and_pop_equals_an_independent_count(tiny_cfg, tmp_path):
+    """Pop on synthetic data where about half the test targets repeat the history: under both
+    rules its NDCG@10 (and the repeat / explore split) equals a count done by hand; each run says
+    which rule it used; the old rule that unmasked the test item is refused in one line."""
+    from recexp.config.prepare import prepare
+    from recexp.training import parts
+
+    with pytest.raises(ConfigError, match="except_target: refused: .*use all .* or none"):
+        train(tiny_cfg("model=pop", "eval.mask_history=except_target"), tmp_path / "refused")
     out = {}
-    for mode in ("except_target", "all", "none"):
+    for mode in ("all", "none"):
         cfg = tiny_cfg("model=pop", f"eval.mask_history={mode}")
         out[mode] = train(cfg, tmp_path / mode)
+        data = parts.prepare_data(prepare(cfg, "train"))[0]
+        want, want_rep, want_exp = _pop_by_hand(data, mode)
+        assert out[mode]["test/ndcg_10"] == pytest.approx(want, abs=1e-6)
+        assert out[mode]["test/repeat/ndcg_10"] == pytest.approx(want_rep, abs=1e-6)
+        assert out[mode]["test/explore/ndcg_10"] == pytest.approx(want_exp, abs=1e-6)
+        assert 0.3 < out[mode]["test/repeat_share"] < 0.7 and "valid/repeat_share" in out[mode]
+    assert out["all"]["test/repeat/ndcg_10"] == 0.0  # masked with the history: misses for every model
     client = MlflowClient(tracking_uri(None, cfg.paths.runs_dir))
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert sorted(json.loads(r.data.tags["recexp.protocol"])["mask_history"] for r in runs) == [
-        "all", "except_target", "none"]
-    assert all(int(r.data.params["data.test_repeat_targets"]) > 0 for r in runs)
-    assert out["all"]["test/hr_20"] < out["except_target"]["test/hr_20"]
+    assert sorted(json.loads(r.data.tags["recexp.protocol"])["mask_history"] for r in runs) == ["all", "none"]
+    assert all("test/repeat_share" in r.data.metrics for r in runs)
+
+
+def test_each_dataset_states_its_mask():
+    from tests.conftest import compose_cfg
+
+    assert compose_cfg(["dataset=beauty"]).eval.mask_history == "all"
+    assert compose_cfg([]).eval.mask_history == "none"  # the synthetic generator: users re-consume
+    assert compose_cfg(["dataset=beauty", "eval=sampled"]).eval.mask_history == "all"
 
 
 @pytest.mark.parametrize("cpu_amp", [False, True])

@@ -21,7 +21,7 @@ def _run(client: MlflowClient, exp: str, tmp: Path, loss: str, seed: int, datase
     base = np.random.default_rng(len(dataset)).random(len(users))
     ndcg = np.clip(base * 0.3 + shift + rng.normal(0, 0.02, len(users)), 0, 1)
     proto = {"split": "Session" if len(set(users)) < len(users) else "LeaveOneOut", "mode": "full",
-             "mask_history": "except_target"}
+             "mask_history": "all"}
     run = client.create_run(exp, run_name=f"{loss}-{dataset}-s{seed}",
                             tags={"recexp.dataset": dataset, "recexp.protocol": json.dumps(proto)})
     rid = run.info.run_id

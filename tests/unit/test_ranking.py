@@ -36,12 +36,10 @@ def test_hand_computed_ranks_with_ties_and_history():
     targets = torch.tensor([1, 1, 4])
     # row 0: no history: greater {2, 4} = 2, ties {3, 5} = 2
     # row 1: history {2, 3, 3}: greater {4} = 1, ties {5} = 1
-    # row 2: history {4}: the target itself stays ranked: greater {2} = 1, no ties
+    # row 2: history {4}: the target is masked with its history: a miss (greater = N = 5)
     ex = Excluded(torch.tensor([1, 1, 1, 2]), torch.tensor([2, 3, 3, 4]), 3)
     for block, rows in ((1, 0), (2, 1), (5, 2), (100, 0), (100, 2)):  # rows: row tiles (the CPU path)
         g, t = target_ranks(model, h, targets, ex, block, rows=rows)
-        assert g.tolist() == [2, 1, 1] and t.tolist() == [2, 1, 0]
-        g, t = target_ranks(model, h, targets, ex, block, repeat_is_miss=True, rows=rows)  # the S3Rec convention
         assert g.tolist() == [2, 1, 5] and t.tolist() == [2, 1, 0]
     g, t = target_ranks(model, h, targets, None, 2)
     assert g.tolist() == [2, 2, 1] and t.tolist() == [2, 2, 0]
@@ -60,10 +58,9 @@ def test_streamed_matches_dense_on_random_scores():
     miss = torch.zeros(B, dtype=torch.bool).index_fill_(0, rows[masked], True)
     assert miss.any()  # the test covers targets that repeat the history
     for block, tile in ((5, 0), (32, 0), (1000, 0), (5, 4), (32, 7), (1000, 32)):
-        got = target_ranks(model, h, targets, Excluded(rows, items, B), block, rows=tile)
-        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
-        g, t = target_ranks(model, h, targets, Excluded(rows, items, B), block, repeat_is_miss=True, rows=tile)
-        assert torch.equal(g[~miss], ref[0][~miss]) and (g[miss] == N).all()
+        g, t = target_ranks(model, h, targets, Excluded(rows, items, B), block, rows=tile)
+        assert torch.equal(g[~miss], ref[0][~miss]) and torch.equal(t[~miss], ref[1][~miss])
+        assert (g[miss] == N).all() and (t[miss] == 0).all()
 
 
 def test_pop_ties_match_dense_midrank():

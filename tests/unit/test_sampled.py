@@ -96,8 +96,8 @@ def _repeat_data():
 
 
 def test_sampled_follows_the_same_masking_rule_as_full_ranking():
-    """except_target: a repeated target is ranked (as in full ranking); all: it is a miss (S3Rec
-    code); none: negatives may come from the history."""
+    """all: a repeated target is a miss (masked with the history, as in full ranking); none: it
+    is ranked, and negatives may come from the history; except_target is refused."""
     data = _repeat_data()
     eb = EvalBatches(data.valid, 10, CPU)
     rep = eb.repeats(torch.arange(2))
@@ -106,8 +106,10 @@ def test_sampled_follows_the_same_masking_rule_as_full_ranking():
     table[int(data.valid.targets[int(rep.nonzero())])] = 9.0  # the repeated target scores highest
     model = _FixedScores(table)
     got = {m: SampledRanking(num_negatives=2, ks=[1], metrics=["hr"], mask_history=m).evaluate(model, eb)[0]["hr_1"]
-           for m in ("except_target", "all")}
-    assert got["except_target"] > got["all"]
+           for m in ("none", "all")}
+    assert got["none"] > got["all"]  # the repeated target (scored highest) is a miss under all
+    with pytest.raises(ConfigError, match="except_target: refused"):
+        SampledRanking(num_negatives=20, mask_history="except_target")
     with_hist = SampledRanking(num_negatives=5, ks=[1], mask_history="none").candidates(eb, data.num_items)
     e = int(rep.nonzero())
     hist = set(data.valid.hist.seq(e).tolist()) - {int(data.valid.targets[e])}
@@ -120,5 +122,5 @@ def test_constant_scorer_sampled_gets_k_over_candidates():
     data = _data()
     eb = EvalBatches(data.test, 50, CPU)
     model = _FixedScores([0.0] * (data.num_items + 1))
-    means, _ = SampledRanking(num_negatives=19, ks=[1, 5], metrics=["hr"]).evaluate(model, eb)
+    means, _ = SampledRanking(num_negatives=19, ks=[1, 5], metrics=["hr"], mask_history="none").evaluate(model, eb)
     assert means["hr_1"] == pytest.approx(1 / 20) and means["hr_5"] == pytest.approx(5 / 20)

@@ -53,6 +53,10 @@ def differing(rows: list[Row]) -> dict[int, str]:
     return notes
 
 
+def _mean(xs: list[float]) -> str:
+    return f"{statistics.fmean(xs):.4f}" if xs else "-"
+
+
 def _trained(r: Row) -> bool:
     return any(e != 0 for e in r.best_epochs) or bool(r.epoch_s)
 
@@ -62,14 +66,14 @@ def _setting(r: Row) -> str:
 
 
 def target_line(rows: list[Row], target: dict) -> str:
-    """Whether the best setting (highest mean test NDCG@10) meets ``target`` (``ndcg_10``,
-    ``hr_10``; either may be missing), stated with its seeds. The targets ask for a mean of 3
-    seeds, so trained rows with 3 or more compete when there are any (a single seed at the top
-    of a long table is the luckiest of many draws); count models, whose fit has no seed, always
-    compete. A higher row left out is named, not counted."""
-    top = max(rows, key=lambda r: statistics.fmean(r.ndcg))
+    """Whether the best setting meets ``target`` (``ndcg_10``, ``hr_10``; either may be missing),
+    stated with its seeds. The best setting is chosen on mean *validation* NDCG@10, never on test.
+    The targets ask for a mean of 3 seeds, so trained rows with 3 or more compete when there are
+    any (a single seed at the top of a long table is the luckiest of many draws); count models,
+    whose fit has no seed, always compete. A row higher on validation left out is named."""
+    top = max(rows, key=lambda r: r.selection)
     full = [r for r in rows if len(r.seeds) >= 3 or not _trained(r)]
-    best = max(full, key=lambda r: statistics.fmean(r.ndcg)) if full else top
+    best = max(full, key=lambda r: r.selection) if full else top
     n, h = statistics.fmean(best.ndcg), statistics.fmean(best.hr)
     parts = []
     for name, value, want in (("NDCG@10", n, target.get("ndcg_10")), ("HR@10", h, target.get("hr_10"))):
@@ -84,8 +88,8 @@ def target_line(rows: list[Row], target: dict) -> str:
     else:
         runs = f"mean of {seeds} seed(s)"
         few = "" if seeds >= 3 else f" Only {seeds} seed{'s' if seeds > 1 else ''}: the target asks for 3."
-    if top is not best and statistics.fmean(top.ndcg) > n:
-        few += (f" Higher on test with fewer seeds, not counted: {_setting(top)}, "
+    if top is not best and top.selection > best.selection:
+        few += (f" Higher on validation with fewer seeds, not counted: {_setting(top)}, test "
                 f"{statistics.fmean(top.ndcg):.4f} over {len(top.seeds)} seed(s).")
     where = _setting(best)
     now = preset_params(best.preset) if best.preset else None
@@ -98,7 +102,8 @@ def target_line(rows: list[Row], target: dict) -> str:
                                   f"`experiment={pinned}`; run as `experiment={best.preset}` with overrides")
         else:  # the preset was changed after these runs
             where += " as it was when run (that preset composes to another setting now)"
-    return f"**Target.** Best setting {where}, {runs}: {'; '.join(parts)}.{pub}{few}"
+    return (f"**Target.** Best setting on validation {where}, {runs}: {'; '.join(parts)}."
+            f"{pub}{few}")
 
 
 def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
@@ -109,17 +114,24 @@ def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
         out += [f"### {ds}" + (f" ({protocol})" if protocol else ""), ""]
         if targets and ds in targets and not protocol:
             out += [target_line([r for r in rows if r.dataset == ds and not r.protocol], targets[ds]), ""]
-        out += [
-                "| model | loss | sampler (negatives) | preset | seeds | test HR@10 | test NDCG@10 | best epoch | epoch s | differs |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for i, r in ((i, r) for i, r in enumerate(rows) if r.dataset == ds and r.protocol == protocol):
+        members = [(i, r) for i, r in enumerate(rows) if r.dataset == ds and r.protocol == protocol]
+        split = any(s > 0 for _, r in members for s in r.repeat_share)  # the repeat / explore columns
+        out += ["| model | loss | sampler (negatives) | preset | seeds | valid NDCG@10 | test HR@10 | test NDCG@10 | "
+                + ("repeat share | NDCG@10 repeat / explore | " if split else "") + "best epoch | epoch s | min/run | differs |",
+                "|---|---|---|---|---|---|---|---|" + ("---|---|" if split else "") + "---|---|---|---|"]
+        for i, r in members:
             # count models have no epochs (best_epoch 0)
             best = "-" if all(e == 0 for e in r.best_epochs) else f"{statistics.fmean(r.best_epochs):g}"
             epoch = f"{statistics.median(r.epoch_s):.1f}" if r.epoch_s else "-"
             seeds = ",".join(map(str, r.seeds))
             loss = r.loss if _trained(r) else "-"  # count models: nothing trained
-            out.append(f"| {r.model} | {loss} | {r.sampler} | {r.preset or '-'} | {seeds} | {mean_spread(r.hr)} | "
-                       f"**{mean_spread(r.ndcg)}** | {best} | {epoch} | {notes.get(i, '')} |")
+            valid = [v for v in r.valid if v == v]
+            rep = (f"{statistics.fmean(r.repeat_share):.1%} | {_mean(r.repeat)} / {_mean(r.explore)} | "
+                   if split else "")
+            minutes = f"{statistics.fmean(r.minutes):.1f}" if r.minutes else "-"
+            out.append(f"| {r.model} | {loss} | {r.sampler} | {r.preset or '-'} | {seeds} | "
+                       f"{mean_spread(valid) if valid else '-'} | {mean_spread(r.hr)} | **{mean_spread(r.ndcg)}** | "
+                       f"{rep}{best} | {epoch} | {minutes} | {notes.get(i, '')} |")
         out.append("")
     return "\n".join(out)
 

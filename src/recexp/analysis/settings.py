@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from recexp.analysis.query import RunRecord
 from recexp.config.hashing import VOLATILE
@@ -41,7 +41,18 @@ class Row:
     best_epochs: list[float]
     epoch_s: list[float]
     params: dict[str, str]
-    protocol: str = ""  # "" for the documents' protocol (full ranking, history masked except the target)
+    protocol: str = ""  # "" for the documents' protocol (full ranking, the whole history masked)
+    valid: list[float] = field(default_factory=list)  # valid NDCG@10 of the best epoch: what selects
+    minutes: list[float] = field(default_factory=list)  # training minutes per run
+    repeat_share: list[float] = field(default_factory=list)  # test targets repeating the history
+    repeat: list[float] = field(default_factory=list)  # test NDCG@10 over those targets
+    explore: list[float] = field(default_factory=list)  # ... and over the others
+
+    @property
+    def selection(self) -> float:
+        """Mean validation NDCG@10 (test NDCG@10 for records without one): what picks a best row."""
+        v = [x for x in self.valid if x == x]
+        return statistics.fmean(v) if v else statistics.fmean(self.ndcg)
 
 
 def protocol_of(params: dict[str, str]) -> str:
@@ -51,17 +62,30 @@ def protocol_of(params: dict[str, str]) -> str:
     parts = []
     if not params.get("eval._target_", "FullRanking").endswith("FullRanking"):
         parts.append("sampled ranking")
-    mask = params.get("eval.mask_history", "except_target")
-    mask = {"True": "all", "False": "none"}.get(mask, mask)
-    if mask != "except_target":
-        parts.append(f"eval.mask_history={mask}")
+    mask = effective_mask(params)
+    if mask != "all":
+        parts.append(f"eval.mask_history={mask}" + (" (retired: looks at the label)" if mask == "except_target" else ""))
     return ", ".join(parts)
+
+
+def effective_mask(params: dict[str, str]) -> str:
+    """The history-masking rule a run's figures obey. Runs recorded under the retired
+    ``except_target`` rule on a split where no validation or test target repeats the history
+    obey ``all`` exactly (the two rules differ only on repeated targets), so they count as such.
+    Runs recorded before the key had a name were masked with ``all`` (the boolean ``true``)."""
+    mask = params.get("eval.mask_history", "all")
+    mask = {"True": "all", "False": "none"}.get(mask, mask)
+    if mask == "except_target" and params.get("data.test_repeat_targets") == "0" \
+            and params.get("data.valid_repeat_targets") == "0":
+        return "all"
+    return mask
 
 
 def setting_params(params: dict[str, str]) -> dict[str, str]:
     """The params that identify a setting: all but the seed and bookkeeping, with the defaults of
     keys added since (``ADDED_KEYS``) and the pre-training run's id reduced to "pretrained"."""
-    kept = {k: v for k, v in params.items() if is_setting_key(k)}
+    kept = {k: v for k, v in params.items() if is_setting_key(k) and k != "dataset.mask_history"}
+    kept["eval.mask_history"] = effective_mask(params)  # dataset.mask_history only provides its default
     for target, key, value in ADDED_KEYS:
         if params.get("model._target_", "").endswith(target):
             kept.setdefault(key, value)
@@ -153,8 +177,14 @@ def group_rows(runs: list[RunRecord], epoch_times: dict[str, list[float]]) -> li
             ndcg=[m.metrics["test/ndcg_10"] for m in members],
             best_epochs=[m.metrics.get("best_epoch", float("nan")) for m in members],
             epoch_s=[t for m in members for t in epoch_times.get(m.run_id, [])],
-            params=dict(setting_key(first)), protocol=protocol_of(first.params)))
-    return sorted(rows, key=lambda r: (r.dataset, r.protocol, -statistics.fmean(r.ndcg), r.model))
+            params=dict(setting_key(first)), protocol=protocol_of(first.params),
+            valid=[m.metrics.get("valid/ndcg_10", float("nan")) for m in members],
+            minutes=[m.metrics["fit_s"] / 60 for m in members if "fit_s" in m.metrics],
+            repeat_share=[m.metrics["test/repeat_share"] for m in members if "test/repeat_share" in m.metrics],
+            repeat=[m.metrics["test/repeat/ndcg_10"] for m in members if "test/repeat/ndcg_10" in m.metrics],
+            explore=[m.metrics["test/explore/ndcg_10"] for m in members if "test/explore/ndcg_10" in m.metrics]))
+    # best validation first: the tables never rank settings by their test figure
+    return sorted(rows, key=lambda r: (r.dataset, r.protocol, -r.selection, r.model))
 
 
 def mean_spread(xs: list[float]) -> str:

@@ -15,7 +15,8 @@ def main(argv: list[str]) -> int:
         print("usage: recexp audit [--json] [dataset=NAME split=loo|temporal|session key=value ...]\n\n"
               "Leakage audit of the split a run with these overrides would use: share of training data\n"
               "after each user's test target on the global timeline (median, mean, users above 10%),\n"
-              "test targets repeating a history item, test items unseen in training, duplicates.\n"
+              "test targets repeating a history item, test items unseen in training, duplicates, and\n"
+              "whether the evaluation's candidate set can depend on the label (eval.mask_history).\n"
               "Every training run records the same figures as its `recexp.audit` tag.")
         return 0
     as_json = "--json" in argv
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> int:
     from omegaconf import OmegaConf
 
     from recexp.config.compose import CONFIG_NAME, conf_dir
-    from recexp.data.audit import audit, render
+    from recexp.data.audit import audit, candidates, render
     from recexp.data.prepare import prepare
 
     try:
@@ -39,6 +40,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     fig = audit(data, real_time=str(cfg.dataset.get("format", "")) != "seqtxt")
+    fig |= candidates(OmegaConf.select(cfg, "eval.mask_history", default="all"), float(fig["target_repeats_history"]))
     if as_json:
         print(json.dumps(fig, indent=2))
     else:

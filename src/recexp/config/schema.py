@@ -177,7 +177,26 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     return data
 
 
+#: the history-masking rules (:mod:`recexp.eval.masking`): neither lets the candidates depend on the label
+MASK_RULES = ("all", "none")
+
+
+def check_mask_history(value: object) -> str:
+    """``eval.mask_history`` normalised (the old booleans: true = all, false = none), or one line."""
+    if isinstance(value, bool):
+        return "all" if value else "none"
+    if value == "except_target":
+        raise ConfigError("eval.mask_history=except_target: refused: it unmasks the test item itself, so the "
+                          "candidate set depends on the answer; use all (history masked, a repeated target is "
+                          "a miss) or none (nothing masked)")
+    if value not in MASK_RULES:
+        raise ConfigError(f"eval.mask_history={value!r}: expected one of {', '.join(MASK_RULES)}")
+    return str(value)
+
+
 def _cross_checks(data: dict[str, Any]) -> None:
+    if "mask_history" in (data.get("eval") or {}):
+        check_mask_history(data["eval"]["mask_history"])
     model = data.get("model") or {}
     h, heads = model.get("hidden_size"), model.get("num_heads")
     if isinstance(h, int) and isinstance(heads, int) and h % heads:

@@ -50,6 +50,20 @@ def audit(data: SplitData, real_time: bool = True) -> dict[str, float | str]:
     return out
 
 
+def candidates(mask_history: object, repeat_share: float) -> dict[str, str]:
+    """Whether the evaluation's candidate set can depend on the label: ``except_target`` (the old
+    default: the history masked *except the test item*) does; ``all`` and ``none`` do not. With
+    ``all`` the repeated targets are misses for every model: said, with their share."""
+    if mask_history == "except_target":
+        return {"candidates": "LABEL-DEPENDENT: eval.mask_history=except_target unmasks the test item, so a "
+                              "repeated target competes only with unseen items (use all or none)"}
+    if mask_history in ("all", True):
+        note = (f"; {repeat_share:.2%} of test targets repeat the history and are misses for every model "
+                "(mask_history=none ranks them)" if repeat_share else "")
+        return {"candidates": f"label-independent: the whole history masked (mask_history=all){note}"}
+    return {"candidates": "label-independent: nothing masked (mask_history=none)"}
+
+
 def audit_json(data: SplitData, dataset_cfg) -> str:
     """The audit as compact JSON, a run tag (seqtxt files have positions, not dates)."""
     fig = audit(data, real_time=str(dataset_cfg.get("format", "")) != "seqtxt")
@@ -68,5 +82,6 @@ def render(fig: dict[str, float | str], title: str) -> str:
               f"  test targets unseen in training: {fig['test_items_unseen_in_train']:.2%}",
               f"  training interactions repeating an earlier (user, item): {fig['train_repeated_user_item']:.2%}; "
               f"exact duplicates (user, item, time): {fig['train_exact_duplicates']:.2%}",
+              *([f"  candidate set: {fig['candidates']}"] if "candidates" in fig else []),
               f"  ({int(fig['test_examples']):,} test examples, {int(fig['train_interactions']):,} training interactions)"]
     return "\n".join(lines)

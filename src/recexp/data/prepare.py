@@ -81,10 +81,15 @@ def build_seqs(df: pd.DataFrame) -> tuple[Seqs, np.ndarray, np.ndarray]:
     return seqs, user_raw, item_raw
 
 
+#: dataset keys read by the evaluator, not by the reader or the split
+EVALUATION_KEYS = ("mask_history",)
+
+
 def _cache_key(ds: dict[str, Any], split: dict[str, Any], path: Path | None) -> str:
     """The data config plus the identity of the file read (path, size, mtime): a split is never
     reused for another file, nor for the same file edited in place."""
-    stamp: dict[str, Any] = {"v": CACHE_VERSION, "dataset": ds, "split": split}
+    kept = {k: v for k, v in ds.items() if k not in EVALUATION_KEYS}  # they do not change the split
+    stamp: dict[str, Any] = {"v": CACHE_VERSION, "dataset": kept, "split": split}
     if path is not None:
         st = path.stat()
         stamp["file"] = [str(path.resolve()), st.st_size, st.st_mtime_ns]

@@ -9,7 +9,7 @@ import torch
 from recexp.data.batches import EvalBatches
 from recexp.errors import ConfigError
 from recexp.eval.beyond import BEYOND, BeyondAccuracy
-from recexp.eval.masking import mask_mode
+from recexp.eval.masking import RepeatSplit, mask_mode
 from recexp.eval.metrics import all_metrics
 from recexp.eval.ranking import (
     Excluded,
@@ -24,15 +24,15 @@ from recexp.models.base import SeqRecModel
 
 
 class FullRanking:
-    """Rank the target among all items. ``mask_history`` (:mod:`recexp.eval.masking`):
-    ``except_target`` removes the items of the user's history (the full history, not just the
-    model's input window) from the ranking, except the target itself; ``all`` masks a repeated
-    target too (a miss, the S3Rec code); ``none`` masks nothing (RecBole)."""
+    """Rank the target among all items. ``mask_history`` (:mod:`recexp.eval.masking`): ``all``
+    removes the items of the user's history (the full history, not just the model's input window)
+    from the ranking, a repeated target with them (a miss); ``none`` masks nothing. Every metric is
+    also reported over the examples whose target repeats the history and over the others."""
 
     mode = "full"
 
     def __init__(self, ks: list[int] = (5, 10, 20), metrics: list[str] = ("hr", "ndcg", "mrr"),
-                 mask_history: str | bool = "except_target", batch_size: int = 1024, item_block: int = 0,
+                 mask_history: str | bool = "all", batch_size: int = 1024, item_block: int = 0,
                  beyond: list[str] = ()) -> None:
         self.ks, self.metrics = [int(k) for k in ks], list(metrics)
         self.mask_history, self.batch_size = mask_mode(mask_history), batch_size
@@ -58,7 +58,8 @@ class FullRanking:
         was_training = model.training
         model.eval()
         sums: dict[str, torch.Tensor] = {}
-        ranks, tied, order, extra = [], [], [], []
+        split = RepeatSplit()
+        ranks, tied, order, extra, repeats = [], [], [], [], []
         block = self.item_block or block_for(data.device)
         acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
                if beyond and self.beyond and self.item_counts is not None else None)
@@ -69,8 +70,10 @@ class FullRanking:
             excluded = (Excluded(*data.hist.flat_members(rows), len(rows))
                         if self.mask_history != "none" else None)
             rank, ties = target_ranks(model, h, targets, excluded, block,  # streamed over item blocks
-                                      repeat_is_miss=self.mask_history == "all", rows=rows_for(data.device), scores=scores)
+                                      rows=rows_for(data.device), scores=scores)
             values = all_metrics(rank, self.ks, self.metrics, ties)
+            rep = data.repeats(rows)  # (B,) the target repeats an item of the history
+            split.add(values, rep)
             if acc is not None:  # top-K lists on the device: (B, max K)
                 values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, block, scores)[1])
             for key, v in values.items():
@@ -79,10 +82,12 @@ class FullRanking:
                 ranks.append(rank)
                 tied.append(ties)
                 order.append(rows)
+                repeats.append(rep)
                 extra.append({k: v for k, v in values.items() if k.split("_")[0] in self.beyond})
         model.train(was_training)
         n = max(len(data), 1)
         means = {k: float(v) / n for k, v in sums.items()}  # one sync per metric, at the end
+        means |= split.means(sums, len(data))
         if acc is not None:
             means |= {k: float(v) for k, v in acc.totals().items()}
         table = None
@@ -91,7 +96,10 @@ class FullRanking:
             ties = torch.empty(len(data), dtype=torch.long, device=data.device)
             rank[torch.cat(order)] = torch.cat(ranks)  # back to example order
             ties[torch.cat(order)] = torch.cat(tied)
+            rep = torch.empty(len(data), dtype=torch.bool, device=data.device)
+            rep[torch.cat(order)] = torch.cat(repeats)
             cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics, ties).items()}
+            cols["repeat"] = rep.cpu().numpy()
             for key in (extra[0] if extra else {}):  # per-example beyond-accuracy values
                 col = torch.empty(len(data), device=data.device)
                 col[torch.cat(order)] = torch.cat([e[key] for e in extra])

@@ -95,15 +95,13 @@ class ItemScores:
 
 def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
                  excluded: Excluded | None = None, block: int = DEFAULT_BLOCK,
-                 repeat_is_miss: bool = False, rows: int = 0, scores: ItemScores | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 rows: int = 0, scores: ItemScores | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(greater (B,), ties (B,)): items ranked strictly above ``targets`` (B,) among items 1..N
     for queries ``h`` (B, D), and items tied with it (its own column not counted); the metrics
     take the expectation over a random order of the ties (:mod:`recexp.eval.metrics`).
 
-    Excluded items (the history) are not ranked, except the target itself: a target the user
-    already had is ranked like any other. ``repeat_is_miss`` restores the S3Rec code's convention
-    (such a target is masked with the history: greater = N, a miss at every cut-off).
+    Excluded items (the history) are not ranked; a target among them is masked with them, a miss
+    at every cut-off (greater = N): the candidate set never depends on the target.
 
     One pass per block: with S = sum_i sign(s_i - t) and E = #(s_i == t) over the C ranked
     columns (the target's own column included in E), greater = (S + C - E) / 2, ties = E - 1.
@@ -116,7 +114,7 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
     if 0 < rows < B:
         parts = [target_ranks(model, h[lo : lo + rows], targets[lo : lo + rows],
                               excluded.rows_in(lo, lo + rows) if excluded is not None else None,
-                              block, repeat_is_miss, scores=scores) for lo in range(0, B, rows)]
+                              block, scores=scores) for lo in range(0, B, rows)]
         return torch.cat([g for g, _ in parts]), torch.cat([t for _, t in parts])
     N = model.num_items
     # (B,) target scores. Rows whose target lies in the block being counted use that block's own
@@ -153,7 +151,7 @@ def target_ranks(model: SeqRecModel, h: torch.Tensor, targets: torch.Tensor,
     S, E = S.long(), E.long()
     greater = torch.div(S + C - E, 2, rounding_mode="floor")
     ties = (E - 1).clamp_min(0)
-    if excluded is not None and repeat_is_miss:
+    if excluded is not None:
         hit = excluded.items == targets[excluded.rows]  # (P,) target repeats a history item
         miss = torch.zeros(B, dtype=torch.bool, device=h.device).index_fill_(0, excluded.rows[hit], True)
         greater = torch.where(miss, torch.full_like(greater, N), greater)

@@ -19,7 +19,7 @@ import torch
 
 from recexp.data.batches import EvalBatches
 from recexp.errors import ConfigError, DataError
-from recexp.eval.masking import mask_mode
+from recexp.eval.masking import RepeatSplit, mask_mode
 from recexp.eval.metrics import all_metrics, target_rank
 from recexp.models.base import SeqRecModel
 
@@ -66,8 +66,8 @@ def draw_candidates(data: EvalBatches, num_items: int, n: int, weights: torch.Te
 class SampledRanking:
     """Rank the target among itself + ``num_negatives`` fixed negatives; HR/NDCG/MRR@K as in
     full ranking (ties as the expectation over their order). ``mask_history`` as in full ranking:
-    ``except_target`` (negatives never come from the history; the target is always ranked),
-    ``all`` (a target that repeats the history is a miss), ``none`` (negatives may be history items). ``strategy``: ``uniform`` over items, or ``popularity``
+    ``all`` (negatives never come from the history; a target that repeats it is a miss), ``none``
+    (negatives may be history items). ``strategy``: ``uniform`` over items, or ``popularity``
     (proportional to training counts). ``seed`` is the candidate seed, independent of the training
     seed by default so that all runs share one candidate set (set ``eval.seed=${seed}`` to redraw
     per training seed)."""
@@ -77,7 +77,7 @@ class SampledRanking:
     def __init__(self, num_negatives: int = 100, strategy: str = "uniform", seed: int = 0,
                  ks: list[int] = (1, 5, 10), metrics: list[str] = ("hr", "ndcg", "mrr"),
                  batch_size: int = 1024, cache_dir: str | None = None,
-                 mask_history: str | bool = "except_target") -> None:
+                 mask_history: str | bool = "all") -> None:
         if strategy not in STRATEGIES:
             raise ConfigError(f"eval.strategy={strategy!r}: expected one of {list(STRATEGIES)}")
         if num_negatives < 1:
@@ -145,30 +145,39 @@ class SampledRanking:
         model.eval()
         neg = self.candidates(data, model.num_items)  # (E, n)
         sums: dict[str, torch.Tensor] = {}
-        ranks, tied, order = [], [], []
+        split = RepeatSplit()
+        ranks, tied, order, repeats = [], [], [], []
         for rows, batch, targets in data.iterate(self.batch_size):
             cand = torch.cat([targets.unsqueeze(1), neg[rows]], dim=1)  # (B, 1+n), target first
             s = model.score(model.query(batch), cand).float()  # (B, 1+n)
             rank, ties = target_rank(s, torch.zeros_like(targets))
-            if self.mask_history == "all":  # the S3Rec convention: a repeated target is a miss
-                rank = torch.where(data.repeats(rows), torch.full_like(rank, s.shape[1]), rank)
-                ties = torch.where(data.repeats(rows), torch.zeros_like(ties), ties)
-            for key, v in all_metrics(rank, self.ks, self.metrics, ties).items():
+            rep = data.repeats(rows)  # (B,) the target repeats an item of the history
+            if self.mask_history == "all":  # masked with the history: a miss
+                rank = torch.where(rep, torch.full_like(rank, s.shape[1]), rank)
+                ties = torch.where(rep, torch.zeros_like(ties), ties)
+            values = all_metrics(rank, self.ks, self.metrics, ties)
+            split.add(values, rep)
+            for key, v in values.items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:
                 ranks.append(rank)
                 tied.append(ties)
                 order.append(rows)
+                repeats.append(rep)
         model.train(was_training)
         n = max(len(data), 1)
         means = {k: float(v) / n for k, v in sums.items()}
+        means |= split.means(sums, len(data))
         table = None
         if per_user:
             rank = torch.empty(len(data), dtype=torch.long, device=data.device)
             ties = torch.empty(len(data), dtype=torch.long, device=data.device)
             rank[torch.cat(order)] = torch.cat(ranks)
             ties[torch.cat(order)] = torch.cat(tied)
+            rep = torch.empty(len(data), dtype=torch.bool, device=data.device)
+            rep[torch.cat(order)] = torch.cat(repeats)
             cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics, ties).items()}
+            cols["repeat"] = rep.cpu().numpy()
             table = pd.DataFrame({"user": data.hist.users.cpu().numpy(), "target": data.targets.cpu().numpy(),
                                   "rank": rank.cpu().numpy().astype(np.int64),
                                   "ties": ties.cpu().numpy().astype(np.int64), **cols})
