@@ -9,8 +9,14 @@ import torch
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
-from recexp.models.bsarec import (BSARec, BSARecBlock, PrefixFrequencyFilter, frequency_filter, low_pass,
-                                  prefix_low_pass_table)
+from recexp.models.bsarec import (
+    BSARec,
+    BSARecBlock,
+    PrefixFrequencyFilter,
+    frequency_filter,
+    low_pass,
+    prefix_low_pass_table,
+)
 from recexp.models.hstu import HSTU, pointwise_attention
 from recexp.models.sasrec import PostLNBlock, attention_mask
 
