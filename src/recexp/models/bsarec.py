@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from recexp.errors import ConfigError
-from recexp.gemm import Linear
 from recexp.models.sasrec import PostLNBlock, SASRec
+from recexp.runtime.gemm import Linear
 
 
 def low_pass(x: torch.Tensor, c: int) -> torch.Tensor:

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from recexp.errors import ConfigError
-from recexp.gemm import Linear
 from recexp.models.sasrec import POSITIONS, SASRec
+from recexp.runtime.gemm import Linear
 
 
 def pointwise_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rab: torch.Tensor,
