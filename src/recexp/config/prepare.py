@@ -22,6 +22,7 @@ def prepare(cfg: DictConfig, verb: str) -> DictConfig:
     if verb == "pretrain" and cfg.get("pretrain") is None:
         raise ConfigError("pretrain: no pre-training config selected (use pretrain=s3rec)")
     validate(cfg)
-    cfg = resolve_config(cfg)
+    if cfg.get("loss") is not None:  # a job folder read by `recexp evaluate` may hold no loss
+        cfg = resolve_config(cfg)
     check_config(cfg)
     return cfg
