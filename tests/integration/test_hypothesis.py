@@ -20,7 +20,7 @@ factor: {key: model.num_blocks, baseline: 1, levels: [2]}
 seeds: 2
 allow_few_seeds: true
 budget: {max_epochs: 1}
-bootstrap: 200
+alpha: 0.05
 """
 
 
@@ -46,13 +46,20 @@ def test_run_show_resume_and_changed_file(tmp_runs: Path, tmp_path: Path, capsys
 
     # show: the same verdict from MLflow, nothing trained
     assert main(["show", str(path)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == first.splitlines()[-2]  # "verdict: ..." line
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[-1] == first.splitlines()[-2] and shown[-1].startswith("verdict: ")
+    # compare on the same runs: the one engine, the same last line
+    from recexp.analysis.compare import main as compare_main
+
+    assert compare_main(["--uri", uri, "--experiment", "hypothesis-tiny", "--no-log",
+                         "--out", str(tmp_path / "cmp")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == shown[-1]
     # run again: every job is skipped (no new run), the verdict is unchanged
     assert main(["run", str(path), "--no-report"]) == 0
     assert len(client.search_runs([exp.experiment_id], f"tags.`{tag.HYPOTHESIS_LEVEL}` != ''")) == 4
     capsys.readouterr()
     # a changed file says so in the first line of its verdict
-    path.write_text(TINY.replace("bootstrap: 200", "bootstrap: 300"))
+    path.write_text(TINY.replace("alpha: 0.05", "alpha: 0.01"))
     assert main(["show", str(path)]) == 0
     assert capsys.readouterr().out.startswith("WARNING: tiny.yaml CHANGED since its pre-registration")
 

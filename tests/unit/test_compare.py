@@ -84,7 +84,9 @@ def test_compare_end_to_end(store, tmp_path, capsys):
     tests = pd.read_csv(out / "tests.csv")
     (row,) = tests.itertuples()
     assert row.group == "loss=CrossEntropy" and row.baseline == "loss=BCE" and row.users == USERS
-    assert row.delta == pytest.approx(0.05, abs=0.01) and row.p_wilcoxon_holm < 1e-6 and row.verdict == "better"
+    assert row.delta == pytest.approx(0.05, abs=0.01) and row.p_supported_holm < 0.01 and row.verdict == "supported"
+    assert row.lo > 0 and row.p_wilcoxon_secondary < 1e-6  # two-sided: the interval excludes 0
+    assert text.rstrip().splitlines()[-2].startswith("verdict: supported") or "verdict: supported" in text
     summary = pd.read_csv(out / "summary.csv")
     assert summary["runs"].tolist() == [3, 3] and (summary["test/ndcg_10 ±"] > 0).all()
     for f in ("comparison.md", "metrics.png", "valid_curves.png"):

@@ -1,5 +1,7 @@
-"""``recexp compare``: group tracked runs by what varies, summarise over seeds, and test each
-group against a baseline with paired per-user tests (Wilcoxon signed-rank and paired t, Holm).
+"""``recexp compare``: group tracked runs by what varies, summarise over seeds, and judge each
+group against a baseline with the one verdict engine ``recexp hypothesis`` uses (seed and user
+variance, paired by user id, Holm): supported / refuted / inconclusive, ending in ``verdict: ...``.
+On the runs of a registered hypothesis it judges them as that file says.
 
     recexp compare --experiment ml100k-ce-vs-bce --baseline loss=bce
     recexp compare --sweep 3f2a... --metrics test/ndcg_10 test/hr_10 --alpha 0.01
@@ -37,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", "-b", nargs="+", default=[], metavar="KEY=VALUE",
                    help="the baseline group by option name, e.g. loss=bce or model=pop (default: the first group)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--direction", choices=("two-sided", "greater", "less"), default="two-sided",
+                   help="the claim: each group differs from (two-sided), beats (greater) or trails (less) the baseline")
+    p.add_argument("--smallest-effect", type=float, default=0.0,
+                   help="the smallest difference that matters, in metric units (default 0; printed with the verdict)")
+    p.add_argument("--allow-few-seeds", action="store_true",
+                   help="judge groups with fewer than 3 seeds (the seed variance is then assumed, and said)")
     p.add_argument("--hypothesis", default=None,
                    help="the hypothesis under test (default: the runs' recexp.analysis.hypothesis tag, from hypothesis=...)")
     p.add_argument("--curve", default=None, help="metric for the validation-curve plot (default: valid/<test metric>)")
@@ -70,6 +78,16 @@ def run(args: argparse.Namespace, con) -> dict:
         raise ConfigError(f"--alpha {args.alpha}: expected a value in (0, 1)")
     uri = tracking_uri(args.uri)
     runs = query.select_runs(uri, args.experiment, args.sweep, args.filter_string)
+    h = registered_hypothesis(uri, runs)
+    if h is not None:  # the runs of a registered hypothesis are judged as its file says, by the same code
+        from recexp.analysis.hypothesis.analysis import analyse, text
+
+        con.print(f"{len(runs)} runs of the registered hypothesis {escape(h.name)} ({escape(str(h.path))}): judged "
+                  "with its metric, baseline, direction, smallest effect and alpha, as `recexp hypothesis show`")
+        v = analyse(h, uri, with_curves=False)
+        for line in text(v).splitlines():
+            con.print(escape(line), soft_wrap=True, highlight=False)
+        return {"verdict": v.overall, "hypothesis": h.name}
     out = args.out or runs_dir() / "compare" / dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     parts: dict[str, list] = {}
     for r in runs:
@@ -91,6 +109,28 @@ def run(args: argparse.Namespace, con) -> dict:
         raise UserError(f"no dataset/protocol has two configurations to compare ({'; '.join(parts)}); "
                         "select runs with --experiment, --sweep or --filter")
     return {"out": str(out), "parts": results}
+
+
+def registered_hypothesis(uri: str, runs: list):
+    """The hypothesis file whose sweep made every one of ``runs`` (its registration run names it,
+    and keeps the registered text as an artifact), or None."""
+    from recexp.analysis.hypothesis import spec
+    from recexp.analysis.hypothesis.runner import REGISTRATION, ROLE_TAG
+    from recexp.analysis.query import mlflow_client
+
+    names = {r.tags.get(tag.HYPOTHESIS_NAME, "") for r in runs}
+    if len(names) != 1 or "" in names:
+        return None
+    client = mlflow_client(uri)
+    regs = client.search_runs([runs[0].experiment_id], f"tags.`{ROLE_TAG}` = '{REGISTRATION}'", max_results=1)
+    if not regs:
+        return None
+    path = Path(regs[0].data.tags.get(tag.HYPOTHESIS_FILE, ""))
+    if not path.is_file():  # another checkout: the registered text itself
+        import tempfile
+
+        path = Path(client.download_artifacts(regs[0].info.run_id, path.name, tempfile.mkdtemp()))
+    return spec.load(path)
 
 
 def _shown(uri: str) -> str:
@@ -120,41 +160,34 @@ def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> 
     baseline = an.find_baseline(groups, args.baseline)
     summary = an.summary_table(groups, metrics)
 
-    per_user = {}
-    for i, g in enumerate(groups):
-        tables = [query.per_user_table(uri, r) for r in g.runs]
-        ref, per_user[i] = an.group_per_user(tables, column, f"group {g.label}")
-        if i == 0:
-            first_ref = ref
-        elif len(ref) != len(first_ref) or not (ref.to_numpy() == first_ref.to_numpy()).all():
-            raise UserError(f"group {g.label} was evaluated on different examples than {groups[0].label} "
-                            "(different dataset or split): paired tests need the same test set")
-    n_examples, n_users = len(first_ref), int(first_ref["user"].nunique())
-    unit = f"per-user ({n_users:,} users, one example each)"
-    if n_users < n_examples:  # session splits: several examples per user are not independent
-        per_user = {i: an.per_user_means(first_ref, v) for i, v in per_user.items()}
-        unit = f"per-user ({n_examples:,} examples averaged per user first: {n_users:,} users)"
-    tests = an.paired_tests(groups, per_user, baseline, args.alpha)
+    from recexp.analysis import judge
+
+    if not args.smallest_effect >= 0:
+        raise ConfigError(f"--smallest-effect {args.smallest_effect}: expected >= 0 (--direction gives the sign)")
+    arms = [judge.recorded_arm(uri, g.label, g.runs, column) for g in groups]
+    others = [a for i, a in enumerate(arms) if i != baseline]
+    result = judge.judge(arms[baseline], others, direction=args.direction, alpha=args.alpha,
+                         smallest_effect=args.smallest_effect, allow_few_seeds=args.allow_few_seeds)
+    tests = an.verdict_table(result)
     hyps = sorted({r.tags.get(tag.HYPOTHESIS, "") for r in runs} - {""})
     hypothesis = args.hypothesis or " | ".join(hyps)
-    verdict = an.hypothesis_verdict(tests)
+    verdict = result.overall
+    seeds = sorted({s for a in arms for s in a.seeds})
+    lines = [judge.header(column, result, arms[baseline].arm.values.shape[1], str(seeds), arms[baseline].examples),
+             *judge.rows(arms[baseline], others, result)]
 
     con.print(f"{len(runs)} runs in {len(groups)} groups "
               f"(by {', '.join(groups[0].key)}; seed averaged over) from {escape(_shown(uri))}")
     con.print(rp.rich_summary(summary, metrics, baseline))
-    con.print(rp.rich_tests(tests, column, args.alpha))
-    con.print(f"paired tests: {escape(unit)}")
     if hypothesis:
-        color = {"supported": "green", "partly supported": "yellow"}.get(verdict, "red")
         con.print(f"hypothesis: {escape(hypothesis)}")
-        con.print(f"verdict: [bold {color}]{verdict}[/] at α = {args.alpha} (every group vs "
-                  f"{escape(groups[baseline].label)} on per-user {column}, Wilcoxon, Holm)")
+    for line in lines:
+        con.print(escape(line), soft_wrap=True, highlight=False)
 
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False)
     tests.to_csv(out / "tests.csv", index=False)
-    (out / "comparison.md").write_text(rp.markdown(summary, tests, metrics, column, baseline, args.alpha,
-                                                   hypothesis, verdict) + f"\nPaired tests: {unit}.\n")
+    (out / "comparison.md").write_text(rp.markdown(summary, metrics, baseline, hypothesis, lines))
     rp.plot_metrics(summary, metrics, out / "metrics.png")
     curve_key = args.curve or f"valid/{column}"
     curves = {g.label: [[(s, v) for s, v in query.metric_history(uri, r.run_id, curve_key)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from recexp.analysis.query import RunRecord
 from recexp.analysis.settings import is_setting_key
-from recexp.analysis.stats import holm, mean_ci, paired_t, wilcoxon
-from recexp.errors import ConfigError, DataError, UserError
+from recexp.analysis.stats import mean_ci
+from recexp.analysis.verdict import VerdictResult
+from recexp.errors import ConfigError, UserError
 from recexp.record import tag
 
 #: params that never define a group: the seed is what we average over; the rest is bookkeeping.
@@ -116,28 +116,6 @@ def summary_table(groups: list[Group], metrics: list[str], level: float = 0.95) 
     return pd.DataFrame(rows)
 
 
-def group_per_user(tables: list[pd.DataFrame], column: str, what: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Average ``column`` over a group's runs example by example. Examples are paired by
-    position after checking that every run evaluated the same (user, target) list: the same
-    dataset and split give the same order."""
-    ref = tables[0][["user", "target"]]
-    for t in tables:
-        if column not in t.columns:
-            raise DataError(f"{what}: per-user metrics have no column {column!r} "
-                            f"(available: {', '.join(c for c in t.columns if c not in ('user', 'target', 'rank'))})")
-        if len(t) != len(ref) or not (t[["user", "target"]].to_numpy() == ref.to_numpy()).all():
-            raise DataError(f"{what}: runs were evaluated on different examples (different dataset or split): "
-                            "paired tests need the same test set")
-    return ref, np.mean([t[column].to_numpy(dtype=np.float64) for t in tables], axis=0)
-
-
-def per_user_means(ref: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-    """Average a user's examples first (session splits: every prefix of a session is an example,
-    and a user's examples are not independent), so the paired tests run over users. One value
-    per user, in order of user id; a split with one example per user returns it as it is."""
-    return pd.Series(values).groupby(ref["user"].to_numpy()).mean().to_numpy(dtype=np.float64)
-
-
 def partition_key(run: RunRecord) -> str:
     """What must be equal for runs to be compared example by example: the dataset (and its
     preprocessing) and the protocol (split, evaluation mode, masking)."""
@@ -154,32 +132,12 @@ def partition_key(run: RunRecord) -> str:
     return " ".join(x for x in parts if x)
 
 
-def paired_tests(groups: list[Group], per_user: dict[int, np.ndarray], baseline: int, alpha: float
-                 ) -> pd.DataFrame:
-    """Each group against the baseline on per-user values; Holm across the comparisons (per test)."""
-    base = per_user[baseline]
-    rows = []
-    for i, g in enumerate(groups):
-        if i == baseline:
-            continue
-        x = per_user[i]
-        t, w = paired_t(base, x), wilcoxon(base, x)
-        delta = float(np.mean(x - base))
-        rows.append({"group": g.label, "baseline": groups[baseline].label, "users": len(x),
-                     "baseline_mean": float(base.mean()), "group_mean": float(x.mean()), "delta": delta,
-                     "delta_rel": delta / float(base.mean()) if base.mean() else math.nan,
-                     "d_z": t.effect, "rank_biserial": w.effect, "p_t": t.p_value, "p_wilcoxon": w.p_value})
-    df = pd.DataFrame(rows)
-    df["p_t_holm"] = holm(df["p_t"].to_numpy())
-    df["p_wilcoxon_holm"] = holm(df["p_wilcoxon"].to_numpy())
-    df["verdict"] = [("better" if r.delta > 0 else "worse") if r.p_wilcoxon_holm < alpha else "no significant difference"
-                     for r in df.itertuples()]
-    return df
-
-
-def hypothesis_verdict(tests: pd.DataFrame) -> str:
-    """Supported if every group beats the baseline significantly, partly if some do."""
-    better = int((tests["verdict"] == "better").sum())
-    if better == len(tests):
-        return "supported"
-    return "partly supported" if better else "not supported"
+def verdict_table(result: VerdictResult) -> pd.DataFrame:
+    """One row per group against the baseline, as ``tests.csv`` keeps it."""
+    return pd.DataFrame([{"group": r.level, "baseline": result.baseline, "seeds": r.seeds,
+                          "baseline_seeds": r.baseline_seeds, "users": r.users, "delta": r.delta, "se": r.se,
+                          "df": r.df, "lo": r.lo, "hi": r.hi, "interval_level": result.interval_level,
+                          "p_supported_holm": r.p_supported, "p_refuted_holm": r.p_refuted, "verdict": r.verdict,
+                          "reason": str(r.reason), "direction": result.direction,
+                          "smallest_effect": result.smallest_effect, "alpha": result.alpha,
+                          "p_wilcoxon_secondary": r.wilcoxon.p_value} for r in result.levels])

@@ -47,36 +47,17 @@ def rich_summary(summary: pd.DataFrame, metrics: list[str], baseline: int) -> Ta
     return table
 
 
-def rich_tests(tests: pd.DataFrame, metric: str, alpha: float) -> Table:
-    table = Table(title=f"paired per-user tests on {metric} vs baseline (Holm-corrected over "
-                        f"{len(tests)} comparison{'s' if len(tests) != 1 else ''}, α = {alpha})")
-    for c in ("group", "users", "Δ mean", "Δ %", "d_z", "r_rb", "p t (Holm)", "p Wilcoxon (Holm)", "verdict"):
-        table.add_column(c, justify="left" if c in ("group", "verdict") else "right")
-    for r in tests.itertuples():
-        style = "green" if r.verdict == "better" else "red" if r.verdict == "worse" else "yellow"
-        table.add_row(r.group, str(r.users), f"{r.delta:+.4f}", f"{100 * r.delta_rel:+.1f}%", f"{r.d_z:+.3f}",
-                      f"{r.rank_biserial:+.3f}", _p(r.p_t_holm), _p(r.p_wilcoxon_holm), f"[{style}]{r.verdict}[/]")
-    return table
-
-
-def markdown(summary: pd.DataFrame, tests: pd.DataFrame, metrics: list[str], metric: str, baseline: int,
-             alpha: float, hypothesis: str, verdict: str) -> str:
+def markdown(summary: pd.DataFrame, metrics: list[str], baseline: int, hypothesis: str, lines: list[str]) -> str:
+    """The summary table, then the verdict's lines exactly as printed (last line ``verdict: ...``)."""
     best = best_rows(summary, metrics)
-    lines = ["| group | runs | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
+    out = ["| group | runs | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
     for i, row in summary.iterrows():
         cells = [f"**{_fmt(row[m], row[f'{m} ±'])}**" if best.get(m) == i else _fmt(row[m], row[f"{m} ±"])
                  for m in metrics]
         name = f"{row['group']} (baseline)" if i == baseline else str(row["group"])
-        lines.append(f"| {name} | {row['runs']} | " + " | ".join(cells) + " |")
-    lines += ["", f"Paired per-user tests on `{metric}` vs the baseline, Holm-corrected, α = {alpha}:", "",
-              "| group | users | Δ mean | Δ % | d_z | r_rb | p t (Holm) | p Wilcoxon (Holm) | verdict |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in tests.itertuples():
-        lines.append(f"| {r.group} | {r.users} | {r.delta:+.4f} | {100 * r.delta_rel:+.1f}% | {r.d_z:+.3f} | "
-                     f"{r.rank_biserial:+.3f} | {_p(r.p_t_holm)} | {_p(r.p_wilcoxon_holm)} | {r.verdict} |")
-    if hypothesis:
-        lines += ["", f"Hypothesis: {hypothesis}", "", f"Verdict: **{verdict}** at α = {alpha}"]
-    return "\n".join(lines) + "\n"
+        out.append(f"| {name} | {row['runs']} | " + " | ".join(cells) + " |")
+    out += ["", *([f"Hypothesis: {hypothesis}", ""] if hypothesis else []), "```", *lines, "```"]
+    return "\n".join(out) + "\n"
 
 
 def plot_metrics(summary: pd.DataFrame, metrics: list[str], path: Path) -> None:

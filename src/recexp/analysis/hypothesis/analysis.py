@@ -1,23 +1,23 @@
-"""From the MLflow store to a verdict: the runs of each level, their per-user metrics as
-(seeds x users) matrices, the hierarchical bootstrap (``eval/hierarchical.py``), learning curves."""
+"""From the MLflow store to a verdict: the runs of each level, their per-user metrics as (seeds x
+users) matrices paired by user id, the one verdict engine (:mod:`recexp.analysis.judge`), learning
+curves."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-from recexp.analysis.hierarchical import Effect, compare_levels
+from recexp.analysis import judge
 from recexp.analysis.hypothesis.runner import Registration, registration
 from recexp.analysis.hypothesis.spec import Hypothesis
 from recexp.analysis.query import (
     RunRecord,
     metric_history,
     mlflow_client,
-    per_user_table,
     select_runs,
 )
+from recexp.analysis.verdict import LevelResult, VerdictResult
 from recexp.errors import UserError
 from recexp.record import tag
 
@@ -28,6 +28,7 @@ class Arm:
     runs: list[RunRecord]  # one per seed, in seed order
     seeds: list[int]
     matrix: np.ndarray  # (seeds, users) per-user metric
+    recorded: judge.RecordedArm | None = None
     curves: list[dict[str, list[tuple[int, float]]]] = field(default_factory=list)  # per seed
 
 
@@ -36,24 +37,23 @@ class Verdict:
     h: Hypothesis
     reg: Registration | None
     arms: list[Arm]
-    effects: list[Effect]
+    result: VerdictResult
     users: int
     uri: str
     experiment_id: str
 
     @property
-    def overall(self) -> str:
-        v = {e.verdict for e in self.effects}
-        if v == {"supported"}:
-            return "supported"
-        if v == {"refuted"}:
-            return "refuted"
-        return "mixed" if len(v) > 1 else "inconclusive"
+    def effects(self) -> tuple[LevelResult, ...]:
+        return self.result.levels
 
-    def rows(self) -> list[tuple[Arm, Effect | None, float | None]]:
+    @property
+    def overall(self) -> str:
+        return self.result.overall
+
+    def rows(self) -> list[tuple[Arm, LevelResult | None, float | None]]:
         """(arm, its effect against the baseline, the p-value of its verdict), baseline first
         (no effect, no p): what the printed verdict and the report tabulate."""
-        out: list[tuple[Arm, Effect | None, float | None]] = [(self.arms[0], None, None)]
+        out: list[tuple[Arm, LevelResult | None, float | None]] = [(self.arms[0], None, None)]
         for a, e in zip(self.arms[1:], self.effects, strict=True):
             out.append((a, e, e.p_supported if e.verdict != "refuted" else e.p_refuted))
         return out
@@ -74,15 +74,8 @@ def _arm(uri: str, h: Hypothesis, level: str, runs: list[RunRecord]) -> Arm:
     if not seeds:
         raise UserError(f"{h.path}: no finished run of {h.key}={level} in experiment {h.experiment} "
                         f"(run `recexp hypothesis run {h.path}` first)")
-    tables = []
-    for s in seeds:
-        t = per_user_table(uri, by_seed[s])
-        if h.metric not in t.columns:
-            raise UserError(f"{h.path}: metric={h.metric!r} is not a per-user column "
-                            f"(have: {', '.join(c for c in t.columns if c not in ('user', 'target', 'rank'))})")
-        tables.append(t.groupby("user")[h.metric].mean())  # session splits: several examples per user
-    frame = pd.concat(tables, axis=1, join="inner").sort_index()
-    return Arm(level, [by_seed[s] for s in seeds], seeds, frame.to_numpy().T)
+    rec = judge.recorded_arm(uri, level, [by_seed[s] for s in seeds], h.metric)
+    return Arm(level, rec.runs, seeds, rec.arm.values, rec)
 
 
 def curves(uri: str, run_id: str, monitor: str) -> dict[str, list[tuple[int, float]]]:
@@ -105,33 +98,24 @@ def analyse(h: Hypothesis, uri: str, with_curves: bool = True) -> Verdict:
                         f"(run `recexp hypothesis run {h.path}` first)")
     runs = select_runs(uri, h.experiment, None, f"tags.`{tag.HYPOTHESIS_LEVEL}` != ''")
     arms = [_arm(uri, h, lv, [r for r in runs if r.tags.get(tag.HYPOTHESIS_LEVEL) == lv]) for lv in h.all_levels()]
-    users = min(a.matrix.shape[1] for a in arms)
-    if any(a.matrix.shape[1] != arms[0].matrix.shape[1] for a in arms):
-        raise UserError(f"{h.path}: the levels were evaluated on different users (different data or split?)")
-    effects = compare_levels(arms[0].matrix, {a.level: a.matrix for a in arms[1:]}, h.direction, h.alpha,
-                             h.smallest_effect, n_boot=h.bootstrap, seed=0, allow_few_seeds=h.allow_few_seeds)
+    try:
+        result = judge.judge(arms[0].recorded, [a.recorded for a in arms[1:]], direction=h.direction, alpha=h.alpha,
+                             smallest_effect=h.smallest_effect, allow_few_seeds=h.allow_few_seeds)
+    except UserError as exc:
+        raise UserError(f"{h.path}: {exc}") from None
     if with_curves:
         monitor = arms[0].runs[0].params.get("trainer.monitor", "ndcg_10")
         for a in arms:
             a.curves = [curves(uri, r.run_id, monitor) for r in a.runs]
-    return Verdict(h, registration(client, exp.experiment_id), arms, effects, users, uri, exp.experiment_id)
+    users = arms[0].matrix.shape[1]
+    return Verdict(h, registration(client, exp.experiment_id), arms, result, users, uri, exp.experiment_id)
 
 
 def text(v: Verdict) -> str:
-    """The verdict as printed by ``recexp hypothesis run/show``; its first line is the registration."""
+    """The verdict as printed by ``recexp hypothesis run/show`` (and by ``recexp compare`` on the
+    runs of a registered hypothesis); its first line is the registration, its last ``verdict: ...``."""
     h = v.h
-    sign = {"greater": ">", "less": "<", "two-sided": "!="}[h.direction]
-    w = max(len(f"{h.key}={a.level}") for a in v.arms) + 12
-    lines = [v.first_line(), f"claim: {h.claim}",
-             f"judged on: per-user test {h.metric}, {v.users} users x seeds {h.seeds}; level - baseline "
-             f"{sign} {h.smallest_effect:g} (smallest effect that matters), alpha {h.alpha}, Holm over "
-             f"{len(h.levels)} level(s); hierarchical bootstrap over seeds then users ({h.bootstrap} replicates)",
-             f"{'level':<{w}} {'seeds':>5} {'mean':>8} {'per-seed':<26} {'delta':>8}  {'interval':<20} "
-             f"{'p(Holm)':>8}  verdict"]
-    for a, e, p in v.rows():
-        head = (f"{h.key + '=' + a.level + (' (baseline)' if e is None else ''):<{w}} {len(a.seeds):>5} "
-                f"{a.matrix.mean():>8.4f} {' '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1)):<26}")
-        lines.append(head if e is None else f"{head} {e.delta:>+8.4f}  [{e.lo:+.4f}, {e.hi:+.4f}]  {p:>8.4f}  "
-                                            f"{e.verdict} ({e.reason})")
-    lines.append(f"verdict: {v.overall}")
-    return "\n".join(lines)
+    rec = [a.recorded for a in v.arms]
+    return "\n".join([v.first_line(), f"claim: {h.claim}",
+                      judge.header(h.metric, v.result, v.users, str(h.seeds), rec[0].examples),
+                      *judge.rows(rec[0], rec[1:], v.result, label=f"{h.key}=")])

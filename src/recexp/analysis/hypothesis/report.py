@@ -68,6 +68,11 @@ def plot(v: Verdict, path: Path) -> None:
     plt.close(fig)
 
 
+def _budget(budget: dict) -> str:
+    """``max_epochs 10 (note)`` rather than a Python dict."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in budget.items()) or "none"
+
+
 def _tex(s: str) -> str:
     return s.replace("_", "\\_")
 
@@ -101,10 +106,11 @@ def markdown(v: Verdict, png: str, ui: str) -> str:
     h = v.h
     out = [f"# Hypothesis `{h.name}`", "", f"> {v.first_line()}", "", f"**Claim.** {h.claim}", "",
            f"**Verdict: {v.overall}.**", "",
-           f"Judged on per-user test `{h.metric}` ({v.users} users) with a hierarchical bootstrap over seeds then "
-           f"users ({h.bootstrap} replicates; Saravanan et al. 2020), direction `{h.direction}`, smallest effect "
-           f"that matters {h.smallest_effect:g}, alpha {h.alpha}, Holm-corrected over {len(h.levels)} level(s). "
-           f"Budget: {h.budget}.", "",
+           f"Judged on per-user test `{h.metric}` ({v.users} users, paired by user id) by the verdict engine "
+           f"(`recexp.analysis.verdict`: seed and user variance parts, Student t with the least favourable "
+           f"Welch-Satterthwaite df), direction `{h.direction}`, smallest effect that matters "
+           f"{h.smallest_effect:g}, alpha {h.alpha}, Holm-corrected over {len(h.levels)} level(s), "
+           f"{v.result.interval_level:.1%} intervals. Budget: {_budget(h.budget)}.", "",
            f"| {h.key} | seeds | mean | per-seed means | delta vs baseline | interval | p (Holm) | verdict |",
            "|---|---:|---:|---|---:|---|---:|---|"]
     for a, e, p in v.rows():

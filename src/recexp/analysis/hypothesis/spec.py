@@ -28,11 +28,11 @@ from typing import Any
 
 import yaml
 
-from recexp.analysis.hierarchical import DIRECTIONS
+from recexp.analysis.verdict import DIRECTIONS
 from recexp.errors import ConfigError, DataError
 
 KEYS = {"name", "claim", "base", "factor", "metric", "split", "direction", "alpha", "smallest_effect", "seeds",
-        "allow_few_seeds", "budget", "bootstrap"}
+        "allow_few_seeds", "budget"}
 
 
 @dataclass
@@ -54,7 +54,6 @@ class Hypothesis:
     seeds: list[int]
     allow_few_seeds: bool = False
     budget: dict[str, Any] = field(default_factory=dict)
-    bootstrap: int = 2000
 
     @property
     def experiment(self) -> str:
@@ -126,4 +125,4 @@ def load(path: str | Path) -> Hypothesis:
                       str(_need(f, "baseline", f"{p}: factor")), levels,
                       {str(k): [str(o) for o in v] for k, v in lo.items()}, str(d.get("metric", "ndcg_10")),
                       split, direction, alpha, smallest, seeds, bool(d.get("allow_few_seeds", False)),
-                      dict(d.get("budget") or {}), int(d.get("bootstrap", 2000)))
+                      dict(d.get("budget") or {}))
