@@ -27,6 +27,18 @@ ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"), ("sasrec.SASRec", "mod
               ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"),
               ("", "trainer.cpu_amp", "False"))  # fp32 steps on CPU: all that existed before the key
 
+# import paths of plug-ins that moved (2026-12-04, the package's layers): a run recorded with the old
+# path ran the same class
+MOVED = (("recexp.samplers.", "recexp.losses.samplers."), ("recexp.losses_scalable.", "recexp.losses.scalable."),
+         ("recexp.pretrain.trainer.", "recexp.training.pretrain.trainer."))
+
+
+def current_target(value: str) -> str:
+    for old, new in MOVED:
+        if value.startswith(old):
+            return new + value[len(old):]
+    return value
+
 
 @dataclass
 class Row:
@@ -84,7 +96,8 @@ def effective_mask(params: dict[str, str]) -> str:
 def setting_params(params: dict[str, str]) -> dict[str, str]:
     """The params that identify a setting: all but the seed and bookkeeping, with the defaults of
     keys added since (``ADDED_KEYS``) and the pre-training run's id reduced to "pretrained"."""
-    kept = {k: v for k, v in params.items() if is_setting_key(k) and k != "dataset.mask_history"}
+    kept = {k: current_target(v) if k.endswith("._target_") else v for k, v in params.items()
+            if is_setting_key(k) and k != "dataset.mask_history"}
     kept["eval.mask_history"] = effective_mask(params)  # dataset.mask_history only provides its default
     for target, key, value in ADDED_KEYS:
         if params.get("model._target_", "").endswith(target):
