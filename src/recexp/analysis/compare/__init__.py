@@ -23,6 +23,7 @@ from recexp.errors import UserError
 from recexp.record import tag
 
 DEFAULT_METRICS = ["test/ndcg_10", "test/hr_10", "test/mrr_10", "test/coverage_10", "test/novelty_10"]
+REPEAT_METRICS = ["test/repeat_share", "test/repeat/ndcg_10", "test/explore/ndcg_10"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -152,6 +153,9 @@ def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> 
     groups = an.group_runs(runs)
     present = {k for r in runs for k in r.metrics}
     metrics = args.metrics or [m for m in DEFAULT_METRICS if m in present]
+    if not args.metrics and any(r.metrics.get("test/repeat_share", 0) > 0 for r in runs):
+        # targets that repeat the history: their figures beside the others' (repeat / explore)
+        metrics += [m for m in REPEAT_METRICS if m in present]
     missing = [m for m in metrics if m not in present]
     if missing or not metrics:
         raise ConfigError(f"--metrics: {', '.join(missing) or 'none'} not logged by the selected runs "
