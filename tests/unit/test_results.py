@@ -57,7 +57,7 @@ def test_results_table_from_a_tiny_store(tmp_path: Path, capsys: pytest.CaptureF
         "| SASRec | ce | none | beauty_best | 0,1,2 | - | 0.2200 ± 0.0200 | **0.1200 ± 0.0200** | 6 | 12.0 | - |  |",
         "| SASRec | ce | none | - | 0 | - | 0.0900 | **0.0500** | 3 | 11.0 | - | trainer.lr=0.01 |",
         "| SASRec | ce | none | - | 0 | - | 0.0400 | **0.0300** | 2 | 9.0 | - | trainer.lr=0.1 |",
-        "| Markov | - | none | - | 0 | - | 0.1500 | **0.0700** | - | - | - |  |",
+        "| Markov (count baseline) | - | none | - | 0 | - | 0.1500 | **0.0700** | - | - | - |  |",
     ]
     assert lines.index("### beauty") < lines.index("### ml-100k")
     assert main(["--uri", uri, "--experiment", "nosuch"]) == 2

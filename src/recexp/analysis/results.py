@@ -116,9 +116,12 @@ def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
             out += [target_line([r for r in rows if r.dataset == ds and not r.protocol], targets[ds]), ""]
         members = [(i, r) for i, r in enumerate(rows) if r.dataset == ds and r.protocol == protocol]
         split = any(s > 0 for _, r in members for s in r.repeat_share)  # the repeat / explore columns
+        published = ((targets or {}).get(ds) or {}).get("models") or {} if not protocol else {}
         out += ["| model | loss | sampler (negatives) | preset | seeds | valid NDCG@10 | test HR@10 | test NDCG@10 | "
-                + ("repeat share | NDCG@10 repeat / explore | " if split else "") + "best epoch | epoch s | min/run | differs |",
-                "|---|---|---|---|---|---|---|---|" + ("---|---|" if split else "") + "---|---|---|---|"]
+                + ("repeat share | NDCG@10 repeat / explore | " if split else "") + "best epoch | epoch s | min/run | "
+                + ("published NDCG@10 (source) | " if published else "") + "differs |",
+                "|---|---|---|---|---|---|---|---|" + ("---|---|" if split else "") + "---|---|---|"
+                + ("---|" if published else "") + "---|"]
         for i, r in members:
             # count models have no epochs (best_epoch 0)
             best = "-" if all(e == 0 for e in r.best_epochs) else f"{statistics.fmean(r.best_epochs):g}"
@@ -129,9 +132,11 @@ def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
             rep = (f"{statistics.fmean(r.repeat_share):.1%} | {_mean(r.repeat)} / {_mean(r.explore)} | "
                    if split else "")
             minutes = f"{statistics.fmean(r.minutes):.1f}" if r.minutes else "-"
-            out.append(f"| {r.model} | {loss} | {r.sampler} | {r.preset or '-'} | {seeds} | "
+            pub = f"{published.get(r.model, '-')} | " if published else ""
+            name = f"{r.model} (count baseline)" if r.model == "Markov" else r.model  # the line to beat
+            out.append(f"| {name} | {loss} | {r.sampler} | {r.preset or '-'} | {seeds} | "
                        f"{mean_spread(valid) if valid else '-'} | {mean_spread(r.hr)} | **{mean_spread(r.ndcg)}** | "
-                       f"{rep}{best} | {epoch} | {minutes} | {notes.get(i, '')} |")
+                       f"{rep}{best} | {epoch} | {minutes} | {pub}{notes.get(i, '')} |")
         out.append("")
     return "\n".join(out)
 
