@@ -45,6 +45,11 @@ def _report(cfg: DictConfig, metrics: Mapping[str, Any], out: Path) -> None:
                       f"(tracking.skip_finished=never trains again)", soft_wrap=True)
         return
     console.print(summary_table(metrics))
+    if metrics.get("test/repeat_share", 0) > 0:  # the split of Li et al. (SIGIR 2023), always said when it exists
+        console.print(f"{metrics['test/repeat_share']:.1%} of test targets repeat a history item: NDCG@10 "
+                      f"{metrics.get('test/repeat/ndcg_10', math.nan):.4f} on them, "
+                      f"{metrics.get('test/explore/ndcg_10', math.nan):.4f} on the others "
+                      f"(eval.mask_history={cfg.eval.get('mask_history')})", soft_wrap=True)
     best = metrics.get(cfg.optimized_metric, math.nan)
     shown = out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out
     console.print(f"{cfg.optimized_metric} = {best:.4f}   best epoch {int(metrics.get('best_epoch', 0))}   "
