@@ -97,7 +97,7 @@ def rows(baseline: RecordedArm, levels: Sequence[RecordedArm], result: VerdictRe
     moving = [(a.name, still_improving(a.runs), len(a.runs)) for a in [baseline, *levels]]
     if any(n for _, n, _ in moving):
         out.append("still improving when the budget ended (best epoch = last epoch): "
-                   + ", ".join(f"{name} {n}/{m}" for name, n, m in moving)
+                   + ", ".join(f"{label}{name} {n}/{m}" for name, n, m in moving)
                    + "; their figures may rise with a larger budget")
     out.append(f"verdict: {result.overall}")
     return out
