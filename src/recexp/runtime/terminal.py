@@ -79,11 +79,11 @@ def still_improving(best_epoch: int, epochs_run: int, max_epochs: int, stopped_e
     return None
 
 
-def where(run_id: str | None, uri: str | None, experiment_id: str | None) -> str | None:
-    """Where to look at the run: its id and the UI address."""
-    if not run_id:
+def where(run_id: str | None, url: str | None, uri: str | None = None) -> str | None:
+    """Where to look at the run: the MLflow UI's landing page of its experiment (the run is its
+    newest row) and the run id; for a local store, the command that serves that page."""
+    if not run_id or not url:
         return None
-    path = f"#/experiments/{experiment_id}/runs/{run_id}"
     if uri and uri.startswith(("http://", "https://")):
-        return f"MLflow run {run_id}: {uri.rstrip('/')}/{path}"
-    return f"MLflow run {run_id}: `make ui`, then http://127.0.0.1:5000/{path}"
+        return f"MLflow: {url} (run {run_id})"
+    return f"MLflow: {url} (run {run_id}; serve it with `recexp ui`)"
