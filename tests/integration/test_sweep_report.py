@@ -17,6 +17,12 @@ def test_skipped_job_is_reported_and_attached_to_the_new_sweep(tmp_runs, tmp_pat
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert "skipped:" in out and "nothing trained: this config has FINISHED run" in out
+    # a tidy terminal: each fact once, one line per job, no log-formatted lines (they go to recexp.log)
+    assert out.count("skipped:") == 1 and "job 0: model=pop" in out and "job 1: model=markov" in out
+    assert not [ln for ln in out.splitlines() if "INFO" in ln or "[HYDRA]" in ln or "][recexp][" in ln]
+    assert out.count("runs folder: ") == 1 and "MLflow: http://127.0.0.1:5000/#/experiments/" in out
+    (log,) = tmp_runs.glob("multirun/*/*/0/recexp.log")
+    assert "skipped: run" in log.read_text()
     client, runs = all_runs(tmp_runs)
     (parent,), jobs = split_runs(runs)
     sweep_id = parent.data.tags["recexp.sweep_id"]

@@ -76,8 +76,10 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         tracker.attach_to_sweep(plan.skipped_run_id)
         return {**plan.skip, "skipped": 1.0, "skipped_run": plan.skipped_run_id}
     if plan.resume_run_id:
-        log.info("resuming run %s from %s (its job died; config hash %s and seed %s match)",
-                 plan.resume_run_id, plan.resume_from, chash, cfg.seed)
+        msg = (f"resuming run {plan.resume_run_id} from {plan.resume_from} (its job died; config hash {chash} "
+               f"and seed {cfg.seed} match)")
+        terminal.console.print(msg, soft_wrap=True, highlight=False, markup=False)
+        log.info(msg)  # the job's log file too (the terminal shows warnings only from the log)
     with recorded(job, f"{cfg.dataset.name}-s{cfg.seed}", tags, plan.resume_run_id):
         return _train(job, plan.resume_from)
 
@@ -91,7 +93,8 @@ def _train(job: Job, resume_from: Path | None = None) -> dict[str, float]:
 
         tracker.set_tags(load_pretrained(model, str(cfg.model.pretrained), data.fingerprint,
                                          tracking_uri=cfg.tracking.get("uri"), runs_dir=cfg.paths.runs_dir))
-    terminal.print_header(cfg, data, model, p.device, tracker.run_id)
+    if not terminal.compact():
+        terminal.print_header(cfg, data, model, p.device, tracker.run_id)
     trainer = parts.instantiate_user(cfg.trainer)
     tracker.set_tags({tag.DATASET_FINGERPRINT: data.fingerprint, tag.DEVICE: str(p.device),
                       # what the training step ran in: amp / cpu_amp ask, the device decides

@@ -19,7 +19,7 @@ from recexp.errors import UserError
 from recexp.record import sweep_report as report
 from recexp.record import tag
 from recexp.record.store import PARENT_ENV, SWEEP_ENV, SWEPT_ENV, ensure_experiment, tracking_uri
-from recexp.record.ui_view import write_view
+from recexp.record.ui_view import landing_url, ui_base, write_view
 
 
 def swept_keys(config: DictConfig) -> list[str]:
@@ -95,7 +95,10 @@ class SweepCallback(Callback):
             values = dict.fromkeys(r.data.tags[key] for r in children + skipped if r.data.tags.get(key))
             if values:
                 client.set_tag(self.parent_id, key, ", ".join(values))
-        report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri)
+        swept = os.environ.get(SWEPT_ENV, "").split()
+        where = f"MLflow: {landing_url(ui_base(self.uri), exp)}" + ("" if self.uri.startswith("http") else
+                                                                     " (serve it with `recexp ui`)")
+        report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri, swept, where)
         client.set_tag(self.parent_id, tag.JOBS, str(len(states)))
         client.set_tag(self.parent_id, tag.JOBS_FAILED, str(sum(s != "FINISHED" for s in states)))
         client.set_terminated(self.parent_id, "FINISHED" if all(s == "FINISHED" for s in states) else "FAILED")

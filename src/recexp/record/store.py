@@ -23,7 +23,22 @@ KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def runs_dir(cfg_runs_dir: str | None = None) -> Path:
+    """The one folder of the store (``mlflow.db``), its artifacts and the job folders:
+    ``paths.runs_dir=`` when given, else ``$RECEXP_RUNS_DIR``, else ``./runs`` under the current
+    directory (docs/ui.md, "Where runs are stored")."""
     return Path(cfg_runs_dir or os.environ.get("RECEXP_RUNS_DIR", "runs")).expanduser().resolve()
+
+
+def runs_dir_line(cfg_runs_dir: str | None = None) -> str:
+    """The rule above, as the CLI and the API say it once when they start."""
+    path = runs_dir(cfg_runs_dir)
+    if cfg_runs_dir:
+        why = "paths.runs_dir="
+    elif os.environ.get("RECEXP_RUNS_DIR"):
+        why = "$RECEXP_RUNS_DIR"
+    else:
+        why = "./runs under the current folder; set RECEXP_RUNS_DIR to keep one place"
+    return f"runs folder: {path} ({why})"
 
 
 def tracking_uri(uri: str | None, cfg_runs_dir: str | None = None) -> str:

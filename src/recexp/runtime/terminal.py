@@ -3,6 +3,7 @@ epochs, a warning when training was still improving, and where to look at the ru
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
@@ -12,6 +13,12 @@ from rich.markup import escape
 
 T = TypeVar("T")
 console = Console(stderr=True)
+#: set by `recexp hypothesis run` for its sweeps: each job prints one line, not its header and tables
+COMPACT_ENV = "RECEXP_COMPACT_JOBS"
+
+
+def compact() -> bool:
+    return bool(os.environ.get(COMPACT_ENV))
 #: a plain progress line at most this often (seconds) when stderr is not a terminal (log files)
 PLAIN_EVERY_S = 30.0
 

@@ -53,8 +53,9 @@ def _main(cmd: str, args: argparse.Namespace) -> int:
 
         from recexp.analysis.hypothesis.runner import register, sweep
 
-        reg = register(MlflowClient(uri), ensure_experiment(uri, h.experiment), h)
-        print(("registered " if reg.created else "") + reg.first_line(h), file=sys.stderr)
+        exp_id = ensure_experiment(uri, h.experiment)  # first: a new store is created quietly, under its lock
+        reg = register(MlflowClient(uri), exp_id, h)
+        print(reg.registered_line(h) if reg.created else reg.first_line(h), file=sys.stderr)
         sweep(h)
     v = analyse(h, uri)
     print(text(v))
@@ -64,4 +65,8 @@ def _main(cmd: str, args: argparse.Namespace) -> int:
 
         files = write(v, Path(out))
         print(f"report: {', '.join(str(f) for f in files)} (logged to MLflow, experiment {h.experiment})")
+    if cmd == "run":
+        from recexp.record.ui_view import landing_url, ui_base
+
+        print(f"MLflow: {landing_url(ui_base(uri), v.experiment_id)}", file=sys.stderr)
     return 0
