@@ -5,12 +5,13 @@ sweep ends with a summary table and the exact compare command. Real CLI, count m
 from __future__ import annotations
 
 from recexp.analysis.compare import main as compare_main
+from recexp.runtime.terminal import COMPACT_ENV
 from tests.faults.helpers import SMALL, all_runs, cli, split_runs
 
 COUNT = [o for o in SMALL if not o.startswith("model.")]  # count models have no layer sizes
 
 
-def test_skipped_job_is_reported_and_attached_to_the_new_sweep(tmp_runs, tmp_path, capsys):
+def test_skipped_job_is_reported_and_attached_to_the_new_sweep(tmp_runs, tmp_path, capsys, monkeypatch):
     first = cli(["model=pop", *COUNT], tmp_runs)  # a single run, outside any sweep
     assert first.returncode == 0, first.stderr[-3000:]
     r = cli(["-m", "model=pop,markov", *COUNT], tmp_runs)
@@ -36,3 +37,10 @@ def test_skipped_job_is_reported_and_attached_to_the_new_sweep(tmp_runs, tmp_pat
     assert compare_main(["--uri", client.tracking_uri, "--sweep", sweep_id, "--baseline", "model=pop",
                          "--out", str(tmp_path / "cmp"), "--no-log"]) == 0
     assert "2 runs in 2 groups" in capsys.readouterr().out
+    # as `recexp hypothesis run` runs its sweeps: one line per job, one line for the sweep
+    monkeypatch.setenv(COMPACT_ENV, "1")
+    r = cli(["-m", "model=pop,markov", *COUNT], tmp_runs)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "  job 0 (model=pop): skipped (FINISHED run" in out and "  job 1 (model=markov): skipped" in out
+    assert "2 jobs, 0 trained, 2 skipped, 0 failed" in out and "┏" not in out and "dataset synthetic" not in out

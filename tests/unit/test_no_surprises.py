@@ -81,3 +81,20 @@ def test_registration_is_said_in_plain_words(tmp_path):
     new = Registration("r", "a" * 64, "2026-01-01 00:00:00 UTC", True)
     assert new.registered_line(H) == "registered h.yaml now: sha256 aaaaaaaaaaaa at 2026-01-01 00:00:00 UTC"
     assert new.first_line(H).startswith("pre-registered: h.yaml") and "registered pre" not in new.registered_line(H)
+
+
+def test_hypothesis_sweep_says_its_claim_once_and_runs_compact_jobs(tmp_path, monkeypatch, capsys):
+    from recexp.analysis.hypothesis import runner, spec
+    from recexp.runtime.terminal import COMPACT_ENV
+
+    path = tmp_path / "h.yaml"
+    path.write_text('claim: "a long claim that must not be repeated per job"\nbase: [device=cpu]\n'
+                    "factor: {key: model.num_blocks, baseline: 1, levels: [2, 3]}\nseeds: 3\n")
+    calls = []
+    monkeypatch.setattr(runner.subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 0)
+    runner.sweep(spec.load(path))
+    err = capsys.readouterr().err
+    assert err.count("a long claim") == 1 and err.splitlines()[0].startswith("claim: ")
+    assert err.splitlines()[1:] == ["level 1/3: model.num_blocks=1 (baseline), seeds 1, 2, 3",
+                                    "level 2/3: model.num_blocks=2, seeds 1, 2, 3", "level 3/3: model.num_blocks=3, seeds 1, 2, 3"]
+    assert all(env[COMPACT_ENV] == "1" for _, env in calls) and len(calls) == 3
