@@ -52,8 +52,10 @@ def _main(cmd: str, args: argparse.Namespace) -> int:
         from mlflow.tracking import MlflowClient
 
         from recexp.analysis.hypothesis.runner import register, sweep
+        from recexp.record.ui_view import write_view
 
         exp_id = ensure_experiment(uri, h.experiment)  # first: a new store is created quietly, under its lock
+        write_view(MlflowClient(uri), exp_id, [h.key])  # the UI shows the factor as a column (one level per sweep)
         reg = register(MlflowClient(uri), exp_id, h)
         print(reg.registered_line(h) if reg.created else reg.first_line(h), file=sys.stderr)
         sweep(h)
