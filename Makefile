@@ -10,7 +10,7 @@ HAS_GPU   := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/de
 ARGS      ?=
 PORT      ?= 5000
 
-.PHONY: install train test test-slow test-gpu lint ui bench clean mlflow-server mlflow-server-stop
+.PHONY: install train test test-slow test-gpu test-browser lint ui bench clean mlflow-server mlflow-server-stop
 
 install: $(STAMP)
 
@@ -35,13 +35,17 @@ test-slow: install        ## quality checks and sweeps
 test-gpu: install
 	$(BIN)/python -m pytest -m gpu
 
+test-browser: install     ## the MLflow UI in headless Chromium (Debian's chromium + Playwright); writes docs/img/mlflow_runs.png
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "warning: could not install chromium; the browser test will skip"
+	$(BIN)/pip install -q -e ".[browser]"
+	$(BIN)/python -m pytest -m browser tests/browser
+
 lint: install
 	$(BIN)/ruff check src tests bench
 
-ui: install               ## MLflow UI over the default store runs/mlflow.db
-	mkdir -p runs
-	# job execution (huey workers for MLflow's GenAI jobs) is not needed to browse runs
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/runs/mlflow.db" --host 127.0.0.1 --port $(PORT) --workers 1
+ui: install               ## MLflow UI over the store (runs/mlflow.db); prints the address of the last-trained runs
+	$(BIN)/recexp ui --port $(PORT)
 
 SERVER_ROOT ?= runs/server
 PG_PORT     ?= 5433

@@ -3,7 +3,9 @@ MLflow run, in-process) and the result's ``recommend`` / ``metrics``.
 
 A DataFrame is written once as a CSV under ``<runs_dir>/datasets/`` (named by a hash of its
 content) and trained on through ``dataset=custom``: the run is recorded exactly like
-``recexp train dataset=custom dataset.file=...`` and can be re-run from the shell.
+``recexp train dataset=custom dataset.file=... dataset.min_user_count=0 dataset.min_item_count=0``
+and can be re-run from the shell. Nothing is filtered unless ``k_core=`` asks for it. The runs
+folder is ``$RECEXP_RUNS_DIR``, else ``./runs`` under the current directory (printed once).
 """
 
 from __future__ import annotations
@@ -30,6 +32,25 @@ def _seconds(col: pd.Series) -> pd.Series:
     return (col - pd.Timestamp(0)).dt.total_seconds()
 
 
+def _k_core_line(frame: pd.DataFrame, k: int) -> str:
+    """What a k-core filter keeps of ``frame`` (the run applies the same filter)."""
+    from recexp.data.prepare import kcore
+
+    kept = kcore(frame.rename(columns={"user_id": "user", "item_id": "item"}), k, k)
+    return (f"Dataset.from_pandas: {k}-core filter (users and items with at least {k} interactions) keeps "
+            f"{kept['user'].nunique():,} of {frame['user_id'].nunique():,} users, {kept['item'].nunique():,} of "
+            f"{frame['item_id'].nunique():,} items, {len(kept):,} of {len(frame):,} interactions")
+
+
+_SAID: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    if line not in _SAID:
+        _SAID.add(line)
+        print(line)
+
+
 @dataclass
 class Dataset:
     """Interactions ``user, item, timestamp`` (ids as strings), or a dataset config by name."""
@@ -37,11 +58,16 @@ class Dataset:
     frame: pd.DataFrame | None = None
     name: str = "pandas"
     option: str | None = None  # a conf/dataset option (``Dataset.named("ml-100k")``)
+    k_core: int = 0  # 0: every row is trained on; k: users and items with fewer than k interactions dropped
 
     @classmethod
     def from_pandas(cls, df: pd.DataFrame, user: str = "user_id", item: str = "item_id",
-                    time: str | None = "timestamp", name: str = "pandas") -> Dataset:
-        """``time=None``: the row order stands for time."""
+                    time: str | None = "timestamp", name: str = "pandas", k_core: int | None = None) -> Dataset:
+        """``time=None``: the row order stands for time. Every row is trained on (exact duplicates
+        aside) unless ``k_core=k`` asks to drop, repeatedly, the users and the items with fewer
+        than ``k`` interactions; what that kept is printed."""
+        if k_core is not None and (isinstance(k_core, bool) or not isinstance(k_core, int) or k_core < 1):
+            raise ConfigError(f"Dataset.from_pandas(k_core={k_core!r}): expected an integer >= 1, or None for no filter")
         for key, col in (("user", user), ("item", item), ("time", time)):
             if col is not None and col not in df.columns:
                 raise ConfigError(f"Dataset.from_pandas({key}={col!r}): no such column (columns: {list(df.columns)})")
@@ -56,7 +82,9 @@ class Dataset:
             out["timestamp"] = range(len(out))
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"Dataset.from_pandas(name={name!r}): use letters, digits, - and _ only")
-        return cls(out, name)
+        if k_core and k_core > 1:
+            print(_k_core_line(out, k_core))
+        return cls(out, name, k_core=k_core or 0)
 
     @classmethod
     def named(cls, option: str) -> Dataset:
@@ -76,7 +104,8 @@ class Dataset:
             tmp.write_bytes(blob)
             tmp.replace(path)
         # columns user_id, item_id, timestamp: the csv reader's defaults, so no reader_args
-        return ["dataset=custom", f"dataset.name={self.name}", f"dataset.file={path.resolve()}", "dataset.format=csv"]
+        return ["dataset=custom", f"dataset.name={self.name}", f"dataset.file={path.resolve()}", "dataset.format=csv",
+                f"dataset.min_user_count={self.k_core}", f"dataset.min_item_count={self.k_core}"]
 
 
 @dataclass
@@ -112,11 +141,14 @@ def train(data: Dataset | str | None = None, overrides: Sequence[str] = (), job_
     from recexp.config.compose import CONFIG_NAME, conf_dir
     from recexp.jobs.train import train as run_train
     from recexp.record.store import runs_dir as resolve_runs_dir
+    from recexp.record.store import runs_dir_line
 
     if isinstance(data, str):
         data = Dataset.named(data)
     given = [str(o) for o in overrides]
-    runs = resolve_runs_dir(next((o.split("=", 1)[1] for o in given if o.startswith("paths.runs_dir=")), None))
+    runs_given = next((o.split("=", 1)[1] for o in given if o.startswith("paths.runs_dir=")), None)
+    runs = resolve_runs_dir(runs_given)
+    _say_once(runs_dir_line(runs_given))  # where the store and the job folders go, said once per process
     ds = data.overrides(runs) if data is not None else []
     if GlobalHydra.instance().is_initialized():  # e.g. a notebook that composed a config itself
         GlobalHydra.instance().clear()

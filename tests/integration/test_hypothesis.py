@@ -32,7 +32,8 @@ def test_run_show_resume_and_changed_file(tmp_runs: Path, tmp_path: Path, capsys
     assert main(["run", str(path), "--out", str(out)]) == 0
     first = capsys.readouterr().out
     assert first.startswith("pre-registered: tiny.yaml") and "verdict:" in first
-    assert {f.name for f in out.iterdir()} == {"tiny.md", "tiny.png", "tiny.tex"}
+    assert {f.name for f in out.iterdir()} == {"tiny.md", "tiny.tex", *(f"tiny_{f}.{x}" for f in ("seeds", "effects", "curves", "time")
+                                                                       for x in ("pdf", "png", "csv"))}
     md = (out / "tiny.md").read_text()
     assert md.count("/runs/") == 4 and "(baseline)" in md and r"\begin{tabular}" in (out / "tiny.tex").read_text()
 

@@ -38,6 +38,12 @@ def test_smoke_train_records_everything(tiny_cfg, tmp_path):
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 2
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "config.yaml", "per_user_test.parquet"} <= arts
+    # what the MLflow UI's landing view shows first (docs/ui.md), and where the run tells to look
+    t = run.data.tags
+    assert (t["dataset"], t["model"], t["loss"], t["sampler"]) == ("synthetic", "sasrec", "ce", "none")
+    assert run.data.metrics["minutes"] == pytest.approx(run.data.metrics["fit_s"] / 60)
+    assert metrics["mlflow_where"].startswith(f"MLflow: http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}"
+                                              "/runs?workflowType=machine_learning&viewStateShareKey=recexp")
 
 
 def test_pop_fits_without_gradient_steps(tiny_cfg, tmp_path):
@@ -139,6 +145,10 @@ def test_cli_multirun_four_jobs_one_sweep(tmp_runs):
     assert all(j.info.status == "FINISHED" for j in jobs) and parents[0].info.status == "FINISHED"
     combos = sorted((j.data.params["model._target_"].rsplit(".", 1)[1], j.data.params["seed"]) for j in jobs)
     assert combos == [("Pop", "1"), ("Pop", "2"), ("SASRec", "1"), ("SASRec", "2")]
+    # the parent's row in the UI: what its jobs are; the keys it swept
+    assert parents[0].data.tags["recexp.swept"] == "model seed"
+    assert sorted(parents[0].data.tags["model"].split(", ")) == ["pop", "sasrec"]
+    assert parents[0].data.tags["dataset"] == "synthetic"
 
 
 def test_cli_unknown_choice_lists_options(tmp_runs):

@@ -88,13 +88,25 @@ def test_compare_end_to_end(store, tmp_path, capsys):
     assert row.lo > 0 and row.p_wilcoxon_secondary < 1e-6  # two-sided: the interval excludes 0
     assert text.rstrip().splitlines()[-2].startswith("verdict: supported") or "verdict: supported" in text
     summary = pd.read_csv(out / "summary.csv")
-    assert summary["runs"].tolist() == [3, 3] and (summary["test/ndcg_10 ±"] > 0).all()
-    for f in ("comparison.md", "metrics.png", "valid_curves.png"):
-        assert (out / f).stat().st_size > 0
+    assert summary["runs"].tolist() == [3, 3] and (summary["test/ndcg_10 sd"] > 0).all()
+    for f in ("comparison.md", "comparison.tex", *(f"{s}.{x}" for s in ("metrics", "effects", "valid_curves")
+                                                     for x in ("pdf", "png", "csv"))):
+        assert (out / f).stat().st_size > 0, f
+    assert "mean ± s.d. over seeds" in text and "95% CI" not in text  # a spread, not a t-interval of 3 seeds
+    assert (out / "metrics.pdf").read_bytes()[:5] == b"%PDF-"  # vector
+    points = pd.read_csv(out / "metrics.csv")
+    assert len(points) == 6 * len(points["metric"].unique()) and set(points["seed"]) == {1, 2, 3}
+    eff = pd.read_csv(out / "effects.csv")  # the engine's interval, as tests.csv has it
+    assert eff["lo"].iloc[0] == pytest.approx(row.lo) and eff["hi"].iloc[0] == pytest.approx(row.hi)
+    curves = pd.read_csv(out / "valid_curves.csv")
+    assert curves["epoch"].dtype.kind == "i" and set(curves["seed"]) == {1, 2, 3}  # whole epochs, per seed
+    tex = (out / "comparison.tex").read_text()
+    assert r"\caption{" in tex and r"\label{tab:compare-ndcg10}" in tex and "seeds 1,2,3" in tex
+    assert "s.d. over seeds" in tex and "interval" in tex and r"\begin{tabular}" in tex
     (cmp_run,) = client.search_runs([exp], "tags.`recexp.role` = 'compare'")
     assert cmp_run.data.tags["recexp.verdict"] == "supported"
     arts = {a.path for a in client.list_artifacts(cmp_run.info.run_id)}
-    assert {"metrics.png", "valid_curves.png", "summary.csv", "comparison.md"} <= arts
+    assert {"metrics.png", "metrics.pdf", "effects.pdf", "valid_curves.png", "summary.csv", "comparison.md"} <= arts
     # a second compare ignores the comparison run it logged
     assert main(["--uri", uri, "--experiment", "cmp", "--no-log", "--out", str(tmp_path / "o2")]) == 0
     assert "6 runs in 2 groups" in capsys.readouterr().out

@@ -50,11 +50,11 @@ def test_still_improving_warning():
     assert terminal.still_improving(10, 10, 10, True) is None  # stopped early: converged
 
 
-def test_where_names_the_run_and_the_ui_address():
-    assert terminal.where("abc", "sqlite:////x/mlflow.db", "3") == \
-        "MLflow run abc: `make ui`, then http://127.0.0.1:5000/#/experiments/3/runs/abc"
-    assert terminal.where("abc", "http://127.0.0.1:5001", "3").endswith("127.0.0.1:5001/#/experiments/3/runs/abc")
-    assert terminal.where(None, None, None) is None
+def test_where_names_the_landing_page_and_the_run():
+    url = "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&viewStateShareKey=recexp"
+    assert terminal.where("abc", url, "sqlite:////x/mlflow.db") == f"MLflow: {url} (run abc; serve it with `recexp ui`)"
+    assert terminal.where("abc", url, "http://127.0.0.1:5001") == f"MLflow: {url} (run abc)"
+    assert terminal.where(None, None) is None
 
 
 def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(monkeypatch):

@@ -94,7 +94,7 @@ def rows(baseline: RecordedArm, levels: Sequence[RecordedArm], result: VerdictRe
         p = r.p_supported if r.verdict != "refuted" else r.p_refuted
         out.append(f"{head} {r.delta:>+8.4f}  [{r.lo:+.4f}, {r.hi:+.4f}]  {p:>8.4f}  {r.verdict} ({r.reason}) "
                    f"[{r.wilcoxon.p_value:.3g}]")
-    moving = [(a.name, still_improving(a.runs), len(a.runs)) for a in [baseline, *levels]]
+    moving = [(label + a.name, still_improving(a.runs), len(a.runs)) for a in [baseline, *levels]]
     if any(n for _, n, _ in moving):
         out.append("still improving when the budget ended (best epoch = last epoch): "
                    + ", ".join(f"{label}{name} {n}/{m}" for name, n, m in moving)

@@ -30,6 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "datasets": ("recexp.cli.datasets", "list dataset configs and where their files are looked for"),
     "audit": ("recexp.cli.audit",
               "leakage audit of a dataset and split (training data after the test target, repeats, ...)"),
+    "ui": ("recexp.cli.ui", "the MLflow UI over the store on 127.0.0.1; prints the address of the last-trained runs"),
     "hypothesis": ("recexp.cli.hypothesis",
                    "run FILE / show FILE: a pre-registered hypothesis (hypotheses/*.yaml) run to a verdict"),
 }
@@ -44,6 +45,7 @@ examples:
   recexp pretrain dataset=beauty                               S3Rec pre-training; prints the run id
   recexp train model=s3rec dataset=beauty model.pretrained=ID  fine-tune from it (runs linked in MLflow)
   recexp recommend RUN_ID --users 1 2 3 --k 10                 top-10 per user from a finished run
+  recexp ui                                                    compare the runs in the MLflow UI (docs/ui.md)
 
 `recexp train --help` lists every config group and its options.
 """

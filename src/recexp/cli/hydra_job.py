@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from rich.table import Table
 import recexp.config.compose  # noqa: F401  registers ${recexp.uid:} in launcher workers too
 from recexp.config.compose import CONFIG_NAME, conf_dir
 from recexp.errors import UserError
+from recexp.runtime import terminal
 from recexp.runtime.malloc import keep_freed_memory
 
 console = Console(stderr=True)
@@ -41,6 +43,16 @@ def summary_table(metrics: Mapping[str, Any]) -> Table:
     for k in ks:
         table.add_row(str(k), *(f"{metrics.get(f'test/{n}_{k}', math.nan):.4f}" for n in names))
     return table
+
+
+def job_label() -> str:
+    """This sweep job's overrides of the swept keys (``loss=ce seed=2``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from recexp.record.store import SWEPT_ENV
+    from recexp.record.sweep_report import swept_only
+
+    return swept_only(list(HydraConfig.get().overrides.task), os.environ.get(SWEPT_ENV, "").split())
 
 
 def sweep_job_failed(cfg: DictConfig, out: Path, reason: str) -> float:
@@ -72,6 +84,8 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
 
         with open_dict(cfg):
             cfg.device = pinned_device(cfg.device, int(hc.job.num))
+        if not terminal.compact():  # compact jobs say it all in their one line at the end
+            console.print(f"[bold]job {hc.job.num}[/]: {escape(job_label())}", soft_wrap=True, highlight=False)
     try:
         result = job(cfg, out)
     except UserError as exc:
@@ -96,6 +110,11 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
     return float(value) if value is not None else math.nan
 
 
+def _asks_config_only(argv: list[str]) -> bool:
+    """``--cfg``, ``--info``, ``--help`` and the like print and leave: no runs folder to name."""
+    return any(a in ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--resolve") for a in argv)
+
+
 def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) -> int:
     """Compose the root config from ``argv`` (Hydra overrides and flags) and run ``task``; an
     unwritable runs folder or a config that does not compose is one line first (exit 2)."""
@@ -108,6 +127,11 @@ def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) 
         return 2
     import hydra
 
+    if not _asks_config_only(argv):  # once per command (a sweep's jobs do not repeat it)
+        from recexp.record.store import runs_dir_line
+
+        given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+") == "paths.runs_dir"]
+        console.print(runs_dir_line(given[-1] if given else None), soft_wrap=True, highlight=False, markup=False)
     sys.argv = [prog, *argv]
     hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)()
     return 0

@@ -38,7 +38,26 @@ def _job(cfg: DictConfig, out: Path) -> Mapping[str, Any]:
     return train(cfg, out)
 
 
+def compact_line(cfg: DictConfig, metrics: Mapping[str, Any]) -> str:
+    """One line per job of a hypothesis sweep: which job, its figures, its time."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from recexp.cli.hydra_job import job_label
+
+    head = f"  job {HydraConfig.get().job.num} ({job_label()})"
+    if metrics.get("skipped"):
+        return f"{head}: skipped (FINISHED run {metrics.get('skipped_run')} counts)"
+    m = cfg.optimized_metric
+    return (f"{head}: {m} {metrics.get(m, math.nan):.4f} (best epoch {int(metrics.get('best_epoch', 0))}), "
+            f"test/ndcg_10 {metrics.get('test/ndcg_10', math.nan):.4f}, {metrics.get('minutes', math.nan):.1f} min")
+
+
 def _report(cfg: DictConfig, metrics: Mapping[str, Any], out: Path) -> None:
+    from recexp.runtime import terminal
+
+    if terminal.compact():
+        console.print(escape(compact_line(cfg, metrics)), soft_wrap=True, highlight=False)
+        return
     if metrics.get("skipped"):  # an identical config already FINISHED: nothing trained here
         console.print(f"[bold yellow]skipped:[/] nothing trained: this config has FINISHED run "
                       f"{metrics.get('skipped_run')}, whose metrics count for this job "

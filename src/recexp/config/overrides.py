@@ -4,6 +4,9 @@ the config as it will run (``auto`` choices resolved, :mod:`recexp.config.resolv
 
 from __future__ import annotations
 
+import difflib
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from recexp.config.compose import conf_dir, group_choices
@@ -39,6 +42,11 @@ def check_overrides(argv: list[str]) -> None:
             group_ov.append(f"{key}={values[0]}")
         else:
             keys.append(key)
+            if "." not in key:  # a misspelt group (modle=sasrec) reads like an unknown top-level key
+                near = difflib.get_close_matches(key, list(groups), n=1, cutoff=0.6)
+                if near and near[0] != key:
+                    raise ConfigError(f"{key}={val}: no such config group or key (did you mean the group "
+                                      f"{near[0]}={val}? groups: {', '.join(groups)})")
     if not keys:
         return
     try:
@@ -73,4 +81,13 @@ def job_config(argv: list[str]) -> str:
     choices = {str(k): str(v) for k, v in cfg.hydra.runtime.choices.items() if v is not None}
     with open_dict(cfg):
         del cfg["hydra"]
-    return OmegaConf.to_yaml(resolve_config(cfg, choices))
+    cfg = resolve_config(cfg, choices)
+    with open_dict(cfg):  # the folders as the run will use them (Hydra does not change directory)
+        for key in ("data_dir", "paths.runs_dir", "paths.cache_dir"):
+            value = OmegaConf.select(cfg, key, throw_on_missing=False)
+            if isinstance(value, str) and value:
+                OmegaConf.update(cfg, key, str(Path(value).expanduser().absolute()), merge=False)
+    try:
+        return OmegaConf.to_yaml(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 -- an interpolation only a running job can resolve: show it as written
+        return OmegaConf.to_yaml(cfg)

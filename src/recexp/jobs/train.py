@@ -24,6 +24,7 @@ from recexp.record import resume, tag
 from recexp.record.hypothesis_tags import hypothesis_env_tags
 from recexp.record.store import SWEEP_ENV
 from recexp.record.sweep_report import job_info
+from recexp.record.ui_view import landing_url, ui_base
 from recexp.runtime import terminal
 from recexp.training import checkpoint, parts
 
@@ -48,6 +49,15 @@ def run_name(cfg: DictConfig, model: Any, loss: Any) -> str:
             f"{ch.get('loss') or getattr(loss, 'name', 'none')}-s{cfg.seed}")
 
 
+def headline_tags(cfg: DictConfig, model: Any, loss: Any, sampler: Any) -> dict[str, str]:
+    """The short, plain-named tags the MLflow UI's landing view shows first (record/ui_view.py)."""
+    ch = cfg.get("choices") or {}
+    return {tag.COL_DATASET: str(cfg.dataset.name),
+            tag.COL_MODEL: str(ch.get("model") or type(model).__name__.lower()),
+            tag.COL_LOSS: str(ch.get("loss") or getattr(loss, "name", "none")),
+            tag.COL_SAMPLER: str(ch.get("sampler") or getattr(sampler, "name", "none"))}
+
+
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     """One run end to end. Returns every logged final metric (``valid/...``, ``test/...``)."""
     job = open_job(cfg, output_dir, "train")
@@ -66,8 +76,10 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         tracker.attach_to_sweep(plan.skipped_run_id)
         return {**plan.skip, "skipped": 1.0, "skipped_run": plan.skipped_run_id}
     if plan.resume_run_id:
-        log.info("resuming run %s from %s (its job died; config hash %s and seed %s match)",
-                 plan.resume_run_id, plan.resume_from, chash, cfg.seed)
+        msg = (f"resuming run {plan.resume_run_id} from {plan.resume_from} (its job died; config hash {chash} "
+               f"and seed {cfg.seed} match)")
+        terminal.console.print(msg, soft_wrap=True, highlight=False, markup=False)
+        log.info(msg)  # the job's log file too (the terminal shows warnings only from the log)
     with recorded(job, f"{cfg.dataset.name}-s{cfg.seed}", tags, plan.resume_run_id):
         return _train(job, plan.resume_from)
 
@@ -81,7 +93,8 @@ def _train(job: Job, resume_from: Path | None = None) -> dict[str, float]:
 
         tracker.set_tags(load_pretrained(model, str(cfg.model.pretrained), data.fingerprint,
                                          tracking_uri=cfg.tracking.get("uri"), runs_dir=cfg.paths.runs_dir))
-    terminal.print_header(cfg, data, model, p.device, tracker.run_id)
+    if not terminal.compact():
+        terminal.print_header(cfg, data, model, p.device, tracker.run_id)
     trainer = parts.instantiate_user(cfg.trainer)
     tracker.set_tags({tag.DATASET_FINGERPRINT: data.fingerprint, tag.DEVICE: str(p.device),
                       # what the training step ran in: amp / cpu_amp ask, the device decides
@@ -89,7 +102,7 @@ def _train(job: Job, resume_from: Path | None = None) -> dict[str, float]:
                       tag.MODEL: type(model).__name__, tag.LOSS: getattr(loss, "name", ""),
                       tag.SAMPLER: getattr(p.sampler, "name", ""),
                       tag.PROTOCOL: json.dumps({"split": type(p.splitter).__name__, **evaluator.protocol()}),
-                      tag.RUN_NAME: run_name(cfg, model, loss)})
+                      tag.RUN_NAME: run_name(cfg, model, loss), **headline_tags(cfg, model, loss, p.sampler)})
     # dataset statistics describe the input, not the run's outcome: params (one value each), not metrics
     tracker.log_params({f"data.{k}": v for k, v in data.summary().items()})
     tracker.log_metrics({"data/prepare_s": p.prepare_s})
@@ -116,7 +129,7 @@ def _train(job: Job, resume_from: Path | None = None) -> dict[str, float]:
     final = {k: v for k, v in result.best.items() if k.startswith("valid/") and k != "valid/eval_s"}
     final |= {f"test/{k}": v for k, v in test_metrics.items()}
     final |= {"best_epoch": float(result.best_epoch), "epochs_run": float(result.epochs_run),
-              "fit_s": fit_s, "test/eval_s": time.perf_counter() - t2}
+              "fit_s": fit_s, "minutes": fit_s / 60, "test/eval_s": time.perf_counter() - t2}
     tracker.log_metrics({k: v for k, v in final.items() if k.startswith("valid/")}, step=result.epochs_run + 1)
     tracker.log_metrics({k: v for k, v in final.items() if not k.startswith("valid/")})
     outputs = write_test_outputs(job, final, per_user, data.raw_users)
@@ -126,5 +139,6 @@ def _train(job: Job, resume_from: Path | None = None) -> dict[str, float]:
     export_model(cfg, model, data, output_dir, tracker)
     for path in (*outputs, output_dir / "config.yaml"):
         tracker.log_artifact(path)
-    return final | {"mlflow_where": terminal.where(tracker.run_id, getattr(tracker, "uri", None),
-                                                   getattr(tracker, "_exp_id", None)) or ""}
+    uri = getattr(tracker, "uri", None)
+    where = landing_url(ui_base(uri), getattr(tracker, "_exp_id", None)) if tracker.run_id else None
+    return final | {"mlflow_where": terminal.where(tracker.run_id, where, uri) or ""}

@@ -18,7 +18,22 @@ from omegaconf import DictConfig, OmegaConf
 from recexp.errors import UserError
 from recexp.record import sweep_report as report
 from recexp.record import tag
-from recexp.record.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
+from recexp.record.store import PARENT_ENV, SWEEP_ENV, SWEPT_ENV, ensure_experiment, tracking_uri
+from recexp.record.ui_view import landing_url, ui_base, write_view
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys a multirun sweeps: command-line overrides with several values (``loss=ce,bce``,
+    ``range(...)``) and a sweeper's search space (``hydra.sweeper.params``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    task = list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
+    try:
+        keys = [o.key_or_group for o in OverridesParser.create().parse_overrides(task) if o.is_sweep_override()]
+    except Exception:  # noqa: BLE001 -- Hydra reports a bad override itself
+        keys = []
+    space = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    return list(dict.fromkeys([*keys, *(str(k) for k in space)]))
 
 
 class SweepCallback(Callback):
@@ -56,8 +71,12 @@ class SweepCallback(Callback):
             tags = {tag.SWEEP_ID: sweep_id, tag.SWEEP_OVERRIDES: overrides, tag.SWEEP_KEY: key,
                     tag.ROLE: "sweep", tag.NOTE: str(config.get("hypothesis") or "")}
             self.parent_id = client.create_run(exp_id, run_name=f"sweep-{sweep_id}", tags=tags).info.run_id
+        swept = swept_keys(config)
+        client.set_tag(self.parent_id, tag.SWEPT, " ".join(swept))
+        write_view(client, exp_id, swept)  # the UI's landing view shows the swept keys as columns
         os.environ[PARENT_ENV] = self.parent_id
         os.environ[SWEEP_ENV] = sweep_id
+        os.environ[SWEPT_ENV] = " ".join(swept)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_id is None:
@@ -72,9 +91,16 @@ class SweepCallback(Callback):
                    if r.info.run_id not in {c.info.run_id for c in children}]
         states = [c.info.status for c in children + skipped]
         client.set_tag(self.parent_id, tag.JOBS_SKIPPED, str(len(skipped)))
-        report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri)
+        for key in (tag.COL_DATASET, tag.COL_MODEL, tag.COL_LOSS, tag.COL_SAMPLER):  # the parent's row in the UI
+            values = dict.fromkeys(r.data.tags[key] for r in children + skipped if r.data.tags.get(key))
+            if values:
+                client.set_tag(self.parent_id, key, ", ".join(values))
+        swept = os.environ.get(SWEPT_ENV, "").split()
+        where = f"MLflow: {landing_url(ui_base(self.uri), exp)}" + ("" if self.uri.startswith("http") else
+                                                                     " (serve it with `recexp ui`)")
+        report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri, swept, where)
         client.set_tag(self.parent_id, tag.JOBS, str(len(states)))
         client.set_tag(self.parent_id, tag.JOBS_FAILED, str(sum(s != "FINISHED" for s in states)))
         client.set_terminated(self.parent_id, "FINISHED" if all(s == "FINISHED" for s in states) else "FAILED")
-        os.environ.pop(PARENT_ENV, None)
-        os.environ.pop(SWEEP_ENV, None)
+        for env in (PARENT_ENV, SWEEP_ENV, SWEPT_ENV):
+            os.environ.pop(env, None)

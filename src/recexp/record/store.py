@@ -12,16 +12,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from recexp.errors import ConfigError
+from recexp.record.ui_view import write_view
 
 PARENT_ENV = "RECEXP_PARENT_RUN_ID"  # our own variable: MLFLOW_RUN_ID would override parent_run_id
 SWEEP_ENV = "RECEXP_SWEEP_ID"
-# MLflow 3's UI opens an experiment without this tag on its GenAI overview (traces, prompts);
-# tagged as model development it opens on the training runs, with their metric charts
+SWEPT_ENV = "RECEXP_SWEPT_KEYS"  # the keys the running sweep sweeps ("loss seed"): each job's progress line
+# the experiment's kind for MLflow clients that read it; MLflow 3.17's UI itself picks its GenAI or
+# model-training pages by the URL (record/ui_view.py's landing URL says workflowType=machine_learning)
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def runs_dir(cfg_runs_dir: str | None = None) -> Path:
+    """The one folder of the store (``mlflow.db``), its artifacts and the job folders:
+    ``paths.runs_dir=`` when given, else ``$RECEXP_RUNS_DIR``, else ``./runs`` under the current
+    directory (docs/ui.md, "Where runs are stored")."""
     return Path(cfg_runs_dir or os.environ.get("RECEXP_RUNS_DIR", "runs")).expanduser().resolve()
+
+
+def runs_dir_line(cfg_runs_dir: str | None = None) -> str:
+    """The rule above, as the CLI and the API say it once when they start."""
+    path = runs_dir(cfg_runs_dir)
+    if cfg_runs_dir:
+        why = "paths.runs_dir="
+    elif os.environ.get("RECEXP_RUNS_DIR"):
+        why = "$RECEXP_RUNS_DIR"
+    else:
+        why = "./runs under the current folder; set RECEXP_RUNS_DIR to keep one place"
+    return f"runs folder: {path} ({why})"
 
 
 def tracking_uri(uri: str | None, cfg_runs_dir: str | None = None) -> str:
@@ -108,15 +125,18 @@ def ensure_experiment(uri: str, name: str) -> str:
             if exp is not None:
                 if exp.tags.get(KIND_TAG) != KIND:  # stores made before the tag existed
                     client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+                write_view(client, exp.experiment_id, tags=exp.tags)  # the UI's landing view, once
                 return exp.experiment_id
             try:
-                return client.create_experiment(name, artifact_location=artifact_root(uri),
-                                                tags={KIND_TAG: KIND})
+                exp_id = client.create_experiment(name, artifact_location=artifact_root(uri),
+                                                  tags={KIND_TAG: KIND})
             except Exception:  # another client (a server's other user) created it between lookup and create
                 exp = client.get_experiment_by_name(name)
                 if exp is None:
                     raise
                 return exp.experiment_id
+            write_view(client, exp_id, tags={})
+            return exp_id
     except ConfigError:
         raise
     except Exception as exc:  # a corrupt or foreign file, an unknown scheme, a read-only folder

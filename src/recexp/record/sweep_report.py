@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from recexp.record import tag
+from recexp.runtime.terminal import compact
 
 IN_SWEEP = tag.IN_SWEEP_PREFIX  # + sweep id: a FINISHED run an identical job of that sweep reused
 
@@ -46,19 +47,36 @@ def skipped_runs(client: Any, experiment_ids: list[str], sweep_id: str) -> list[
     return client.search_runs(experiment_ids, f"tags.`{IN_SWEEP}{sweep_id}` != ''", max_results=5000)
 
 
-def rows(children: list[Any], skipped: list[Any], sweep_id: str, metric: str) -> list[dict[str, Any]]:
-    """One row per job, in job order: job, overrides, status, metric, trained/skipped."""
+def swept_only(overrides: list[str] | str, swept: list[str]) -> str:
+    """The overrides of the swept keys (``loss=ce seed=2``): what tells a sweep's jobs apart (all
+    of them when the swept keys are unknown)."""
+    if isinstance(overrides, str):
+        import shlex
+
+        try:
+            overrides = shlex.split(overrides)
+        except ValueError:  # an unbalanced quote: words as they are
+            overrides = overrides.split()
+    keep = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept] if swept else list(overrides)
+    return " ".join(keep)
+
+
+def rows(children: list[Any], skipped: list[Any], sweep_id: str, metric: str,
+         swept: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per job, in job order: job, overrides (of the swept keys), status, metric, trained/skipped."""
     out = []
+    swept = swept or []
     for r in children:
         tags = r.data.tags
-        out.append({"job": tags.get(tag.JOB, "?"), "overrides": tags.get(tag.OVERRIDES, r.info.run_name or ""),
+        out.append({"job": tags.get(tag.JOB, "?"),
+                    "overrides": swept_only(tags.get(tag.OVERRIDES, r.info.run_name or ""), swept),
                     "status": r.info.status, "metric": r.data.metrics.get(metric, math.nan),
                     # a rerun of this sweep that skipped its own FINISHED job
                     "what": "skipped (already FINISHED)" if f"{IN_SWEEP}{sweep_id}" in tags else "trained",
                     "run": r.info.run_id})
     for r in skipped:
         info = json.loads(r.data.tags.get(f"{IN_SWEEP}{sweep_id}") or "{}")
-        out.append({"job": info.get(tag.JOB, "?"), "overrides": info.get(tag.OVERRIDES, ""),
+        out.append({"job": info.get(tag.JOB, "?"), "overrides": swept_only(info.get(tag.OVERRIDES, ""), swept),
                     "status": r.info.status, "metric": r.data.metrics.get(metric, math.nan),
                     "what": f"skipped (reused {r.info.run_id[:8]})", "run": r.info.run_id})
     return sorted(out, key=lambda x: (int(x["job"]) if str(x["job"]).isdigit() else 10**9, x["overrides"]))
@@ -74,8 +92,10 @@ def table(job_rows: list[dict[str, Any]], metric: str, sweep_id: str) -> Table:
     return t
 
 
-def print_summary(children: list[Any], skipped: list[Any], sweep_id: str, metric: str, uri: str) -> None:
-    """The table, then the exact command that compares the sweep (stderr, like the jobs' output)."""
+def print_summary(children: list[Any], skipped: list[Any], sweep_id: str, metric: str, uri: str,
+                  swept: list[str] | None = None, where: str = "") -> None:
+    """The table, then the exact command that compares the sweep and the UI's address (stderr, like
+    the jobs' output)."""
     import shlex
 
     from rich.console import Console
@@ -83,6 +103,15 @@ def print_summary(children: list[Any], skipped: list[Any], sweep_id: str, metric
     from recexp.record.store import tracking_uri
 
     con = Console(stderr=True)
-    con.print(table(rows(children, skipped, sweep_id, metric), metric, sweep_id))
+    job_rows = rows(children, skipped, sweep_id, metric, swept)
+    if compact():  # its jobs said their line each: the count is enough
+        what = [r["what"] if r["status"] == "FINISHED" else "failed" for r in job_rows]
+        con.print(f"  sweep {sweep_id}: {len(job_rows)} jobs, {sum(w == 'trained' for w in what)} trained, "
+                  f"{sum(w.startswith('skipped') for w in what)} skipped, {what.count('failed')} failed",
+                  soft_wrap=True, markup=False, highlight=False)
+        return
+    con.print(table(job_rows, metric, sweep_id))
     uri_arg = "" if uri == tracking_uri(None) else f" --uri {shlex.quote(uri)}"
     con.print(f"compare it: recexp compare --sweep {sweep_id}{uri_arg}", soft_wrap=True, markup=False)
+    if where:
+        con.print(where, soft_wrap=True, markup=False, highlight=False)

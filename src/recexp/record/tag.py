@@ -7,6 +7,14 @@ from __future__ import annotations
 RUN_NAME = "mlflow.runName"
 NOTE = "mlflow.note.content"  # the run's description in the UI: recexp's hypothesis text
 
+# short names the MLflow UI shows as column headers (record/ui_view.py's landing view): the option
+# names the user picked (sasrec, ce, uniform) and the dataset's name; on a sweep's parent run, the
+# values of its jobs
+COL_DATASET = "dataset"
+COL_MODEL = "model"
+COL_LOSS = "loss"
+COL_SAMPLER = "sampler"
+
 # what the run is
 ROLE = "recexp.role"  # pretrain | sweep (parent run) | absent for a training run
 DATASET = "recexp.dataset"
@@ -42,6 +50,7 @@ SWEEP_KEY = "recexp.sweep_key"
 SWEEP_OVERRIDES = "recexp.sweep_overrides"
 JOB = "recexp.job"  # "<hydra job num>"
 OVERRIDES = "recexp.overrides"  # the job's own overrides (loss=ce seed=1)
+SWEPT = "recexp.swept"  # on a sweep's parent: the keys it sweeps ("loss seed")
 RERUNS = "recexp.reruns"
 JOBS = "recexp.jobs"
 JOBS_FAILED = "recexp.jobs_failed"

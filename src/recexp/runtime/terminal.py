@@ -3,6 +3,7 @@ epochs, a warning when training was still improving, and where to look at the ru
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
@@ -12,6 +13,12 @@ from rich.markup import escape
 
 T = TypeVar("T")
 console = Console(stderr=True)
+#: set by `recexp hypothesis run` for its sweeps: each job prints one line, not its header and tables
+COMPACT_ENV = "RECEXP_COMPACT_JOBS"
+
+
+def compact() -> bool:
+    return bool(os.environ.get(COMPACT_ENV))
 #: a plain progress line at most this often (seconds) when stderr is not a terminal (log files)
 PLAIN_EVERY_S = 30.0
 
@@ -79,11 +86,11 @@ def still_improving(best_epoch: int, epochs_run: int, max_epochs: int, stopped_e
     return None
 
 
-def where(run_id: str | None, uri: str | None, experiment_id: str | None) -> str | None:
-    """Where to look at the run: its id and the UI address."""
-    if not run_id:
+def where(run_id: str | None, url: str | None, uri: str | None = None) -> str | None:
+    """Where to look at the run: the MLflow UI's landing page of its experiment (the run is its
+    newest row) and the run id; for a local store, the command that serves that page."""
+    if not run_id or not url:
         return None
-    path = f"#/experiments/{experiment_id}/runs/{run_id}"
     if uri and uri.startswith(("http://", "https://")):
-        return f"MLflow run {run_id}: {uri.rstrip('/')}/{path}"
-    return f"MLflow run {run_id}: `make ui`, then http://127.0.0.1:5000/{path}"
+        return f"MLflow: {url} (run {run_id})"
+    return f"MLflow: {url} (run {run_id}; serve it with `recexp ui`)"

@@ -188,18 +188,15 @@ def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> 
     for line in lines:
         con.print(escape(line), soft_wrap=True, highlight=False)
 
-    out.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out / "summary.csv", index=False)
-    tests.to_csv(out / "tests.csv", index=False)
-    (out / "comparison.md").write_text(rp.markdown(summary, metrics, baseline, hypothesis, lines))
-    rp.plot_metrics(summary, metrics, out / "metrics.png")
     curve_key = args.curve or f"valid/{column}"
-    curves = {g.label: [[(s, v) for s, v in query.metric_history(uri, r.run_id, curve_key)
-                         if s <= r.metrics.get("epochs_run", float("inf")) or s == 0]  # drop the best-epoch echo
+    curves = {g.label: [(r.params.get("seed", "?"),
+                         [(s, v) for s, v in query.metric_history(uri, r.run_id, curve_key)
+                          if s <= r.metrics.get("epochs_run", float("inf")) or s == 0])  # drop the best-epoch echo
                         for r in g.runs] for g in groups}
-    rp.plot_curves(curves, curve_key, out / "valid_curves.png")
-    files = [out / f for f in ("summary.csv", "tests.csv", "comparison.md", "metrics.png", "valid_curves.png")]
-    result = {"out": str(out), "verdict": verdict, "groups": [g.label for g in groups]}
+    files = rp.write(out, summary, metrics, groups, baseline, arms, result, column, curves, curve_key, hypothesis, lines)
+    tests.to_csv(out / "tests.csv", index=False)
+    files.insert(1, out / "tests.csv")
+    done = {"out": str(out), "verdict": verdict, "groups": [g.label for g in groups]}
     if not args.no_log:
         rid = query.log_comparison(
             uri, runs[0].experiment_id, f"compare-{column}-{len(groups)}groups",
@@ -208,7 +205,8 @@ def _compare(args: argparse.Namespace, con, uri: str, runs: list, out: Path) -> 
                                                          "filter": args.filter_string})},
             {tag.HYPOTHESIS: hypothesis, tag.VERDICT: verdict,
              tag.NOTE: (out / "comparison.md").read_text()}, files)
-        result["run_id"] = rid
+        done["run_id"] = rid
         con.print(f"logged as MLflow run {rid}")
-    con.print(f"wrote {escape(str(out))}: summary.csv, tests.csv, comparison.md, metrics.png, valid_curves.png")
-    return result
+    con.print(f"wrote {escape(str(out))}: {', '.join(f.name for f in files)} (each figure as PDF, PNG and the CSV "
+              "it plots)", soft_wrap=True)
+    return done

@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from recexp.analysis.query import RunRecord
 from recexp.analysis.settings import is_setting_key
-from recexp.analysis.stats import mean_ci
 from recexp.analysis.verdict import VerdictResult
 from recexp.errors import ConfigError, UserError
 from recexp.record import tag
@@ -103,15 +103,18 @@ def find_baseline(groups: list[Group], spec: list[str]) -> int:
     return hits[0]
 
 
-def summary_table(groups: list[Group], metrics: list[str], level: float = 0.95) -> pd.DataFrame:
-    """One row per group: n seeds, then mean and CI half-width of each metric over seeds."""
+def summary_table(groups: list[Group], metrics: list[str]) -> pd.DataFrame:
+    """One row per group: its seeds, then each metric's mean and sample s.d. over seeds (``<m> sd``,
+    NaN from one seed). A spread, not an interval: the intervals come from the verdict engine."""
     rows = []
     for g in groups:
         row: dict[str, object] = {"group": g.label, "runs": len(g.runs),
                                   "seeds": ",".join(sorted({r.params.get("seed", "?") for r in g.runs}))}
         for m in metrics:
-            mean, half = mean_ci([r.metrics.get(m, math.nan) for r in g.runs], level)
-            row[m], row[f"{m} ±"] = mean, half
+            x = np.array([r.metrics.get(m, math.nan) for r in g.runs], dtype=float)
+            x = x[np.isfinite(x)]
+            row[m] = float(x.mean()) if len(x) else math.nan
+            row[f"{m} sd"] = float(x.std(ddof=1)) if len(x) > 1 else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,7 +1,10 @@
-"""What ``recexp compare`` shows and writes: a rich table, CSV + Markdown, PNG plots."""
+"""What ``recexp compare`` shows and writes: a rich table (mean ± s.d. over seeds), CSV, Markdown,
+a LaTeX table, and figures as PDF + PNG + CSV (:mod:`recexp.analysis.figures`): per-seed points,
+the effects with the verdict engine's intervals, the validation curves."""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -11,11 +14,16 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from recexp.analysis import figures
+from recexp.record import tag
 
-def _fmt(mean: float, half: float) -> str:
+SPREAD = "mean ± s.d. over seeds"
+
+
+def _fmt(mean: float, sd: float) -> str:
     if math.isnan(mean):
         return "—"
-    return f"{mean:.4f}" if math.isnan(half) else f"{mean:.4f} ± {half:.4f}"
+    return f"{mean:.4f}" if math.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
 
 
 def _p(p: float) -> str:
@@ -34,13 +42,13 @@ def best_rows(summary: pd.DataFrame, metrics: list[str]) -> dict[str, int]:
 
 def rich_summary(summary: pd.DataFrame, metrics: list[str], baseline: int) -> Table:
     best = best_rows(summary, metrics)
-    table = Table(title="mean ± 95% CI over seeds (best in bold)")
+    table = Table(title=f"{SPREAD} (best in bold; intervals: the verdict below)")
     table.add_column("group")
     table.add_column("runs", justify="right")
     for m in metrics:
         table.add_column(m, justify="right")
     for i, row in summary.iterrows():
-        cells = [f"[bold]{_fmt(row[m], row[f'{m} ±'])}[/]" if best.get(m) == i else _fmt(row[m], row[f"{m} ±"])
+        cells = [f"[bold]{_fmt(row[m], row[f'{m} sd'])}[/]" if best.get(m) == i else _fmt(row[m], row[f"{m} sd"])
                  for m in metrics]
         name = f"{row['group']} (baseline)" if i == baseline else str(row["group"])
         table.add_row(name, str(row["runs"]), *cells)
@@ -50,9 +58,10 @@ def rich_summary(summary: pd.DataFrame, metrics: list[str], baseline: int) -> Ta
 def markdown(summary: pd.DataFrame, metrics: list[str], baseline: int, hypothesis: str, lines: list[str]) -> str:
     """The summary table, then the verdict's lines exactly as printed (last line ``verdict: ...``)."""
     best = best_rows(summary, metrics)
-    out = ["| group | runs | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
+    out = [f"Cells: {SPREAD} (a spread, not an interval; the verdict's intervals are below).", "",
+           "| group | runs | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
     for i, row in summary.iterrows():
-        cells = [f"**{_fmt(row[m], row[f'{m} ±'])}**" if best.get(m) == i else _fmt(row[m], row[f"{m} ±"])
+        cells = [f"**{_fmt(row[m], row[f'{m} sd'])}**" if best.get(m) == i else _fmt(row[m], row[f"{m} sd"])
                  for m in metrics]
         name = f"{row['group']} (baseline)" if i == baseline else str(row["group"])
         out.append(f"| {name} | {row['runs']} | " + " | ".join(cells) + " |")
@@ -60,48 +69,64 @@ def markdown(summary: pd.DataFrame, metrics: list[str], baseline: int, hypothesi
     return "\n".join(out) + "\n"
 
 
-def plot_metrics(summary: pd.DataFrame, metrics: list[str], path: Path) -> None:
-    """One panel per metric: group means with 95% CI error bars over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 1, 3.4), squeeze=False)
-    x = np.arange(len(summary))
-    for ax, m in zip(axes[0], metrics, strict=True):
-        err = summary[f"{m} ±"].fillna(0).to_numpy(dtype=float)
-        ax.bar(x, summary[m].to_numpy(dtype=float), yerr=err, capsize=4, color="#4c72b0")
-        ax.set_xticks(x, summary["group"], rotation=20, ha="right", fontsize=8)
-        ax.set_title(m, fontsize=9)
-    fig.suptitle("mean over seeds, 95% CI", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def seed_values(groups: list, metrics: list[str]) -> pd.DataFrame:
+    """group, seed, metric, value: one row per run and metric (what the points figure plots)."""
+    return pd.DataFrame([{"group": g.label, "seed": r.params.get("seed", "?"), "metric": m,
+                          "value": r.metrics.get(m, math.nan)} for g in groups for r in g.runs for m in metrics])
 
 
-def plot_curves(curves: dict[str, list[list[tuple[int, float]]]], key: str, path: Path) -> None:
-    """Validation curve per group: mean over seeds (line) and the seeds' min-max (band)."""
-    import matplotlib
+def curve_frame(curves: dict[str, list[tuple[str, list[tuple[int, float]]]]]) -> pd.DataFrame:
+    """group, seed, epoch, value from ``{group: [(seed, [(epoch, value), ...]), ...]}``."""
+    return pd.DataFrame([{"group": g, "seed": seed, "epoch": int(s), "value": v}
+                         for g, runs in curves.items() for seed, hist in runs for s, v in hist],
+                        columns=["group", "seed", "epoch", "value"])
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for label, runs in curves.items():
-        frame = pd.DataFrame([{"step": s, "value": v, "run": i} for i, h in enumerate(runs) for s, v in h])
-        if frame.empty:
-            continue
-        agg = frame.groupby("step")["value"].agg(["mean", "min", "max"])
-        line, = ax.plot(agg.index, agg["mean"], marker="o", ms=3, label=f"{label} ({len(runs)} seeds)")
-        ax.fill_between(agg.index, agg["min"], agg["max"], color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(key)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def effects(groups: list, arms: list, baseline: int, result) -> list[figures.Effect]:
+    others = [g for i, g in enumerate(groups) if i != baseline]
+    base_mean = float(np.mean(arms[baseline].arm.values))
+    return [figures.Effect(g.label, r.delta, r.lo, r.hi, r.seeds, r.baseline_seeds, base_mean, r.verdict)
+            for g, r in zip(others, result.levels, strict=True)]
+
+
+def latex(summary: pd.DataFrame, metrics: list[str], baseline: int, effs: list[figures.Effect], result,
+          column: str, protocol: str, seeds: str) -> str:
+    """The summary with each group's effect on the judged metric, captioned with what it measures."""
+    by_label = {e.label: e for e in effs}
+    rows = []
+    for i, row in summary.iterrows():
+        e = by_label.get(str(row["group"]))
+        iv = figures.clipped(e, column) if e else None
+        delta = "--" if e is None else (f"{e.delta:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else ""))
+        name = figures.tex(row["group"]) + (" (baseline)" if i == baseline else "")
+        rows.append([name, row["runs"], *(_fmt(row[m], row[f"{m} sd"]).replace("±", "$\\pm$") for m in metrics),
+                     delta, "--" if e is None else e.verdict])
+    spread = SPREAD.replace("±", "$\\pm$")
+    caption = (f"{figures.tex(', '.join(figures.pretty(m) for m in metrics))}: {spread} "
+               f"(seeds {figures.tex(seeds)}); {figures.tex(protocol)}. $\\Delta$: per-user test "
+               f"{figures.tex(figures.pretty(column))} minus the baseline, with the verdict engine's "
+               f"{result.interval_level:.1%} interval (seed and user variance, Holm over {len(result.levels)} "
+               f"level(s), alpha {result.alpha:g})".replace("%", "\\%"))
+    cols = ["group", "runs", *(figures.tex(figures.pretty(m)) for m in metrics), r"$\Delta$ [interval]", "verdict"]
+    return figures.latex_table(cols, rows, caption, f"tab:compare-{column.replace('_', '')}")
+
+
+def write(out: Path, summary: pd.DataFrame, metrics: list[str], groups: list, baseline: int, arms: list, result,
+          column: str, curves: dict, curve_key: str, hypothesis: str, lines: list[str]) -> list[Path]:
+    """Every file of a comparison under ``out``; returns them."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "summary.csv", out / "comparison.md", out / "comparison.tex"]
+    summary.to_csv(files[0], index=False)
+    files[1].write_text(markdown(summary, metrics, baseline, hypothesis, lines))
+    effs = effects(groups, arms, baseline, result)
+    proto = json.loads(groups[0].runs[0].tags.get(tag.PROTOCOL) or "{}") if groups[0].runs[0].tags else {}
+    seeds = ",".join(sorted({s for s in summary["seeds"] for s in str(s).split(",")}, key=lambda x: (len(x), x)))
+    files[2].write_text(latex(summary, metrics, baseline, effs, result, column, figures.protocol_words(proto), seeds))
+    files += figures.seed_points(seed_values(groups, metrics), metrics, out / "metrics", groups[baseline].label)
+    files += figures.forest(effs, f"test/{column}", result.smallest_effect, result.interval_level, groups[baseline].label,
+                            out / "effects")
+    files += figures.curves(curve_frame(curves), curve_key, out / "valid_curves")
+    return files
 
 
 def console() -> Console:

@@ -52,9 +52,12 @@ def _main(cmd: str, args: argparse.Namespace) -> int:
         from mlflow.tracking import MlflowClient
 
         from recexp.analysis.hypothesis.runner import register, sweep
+        from recexp.record.ui_view import write_view
 
-        reg = register(MlflowClient(uri), ensure_experiment(uri, h.experiment), h)
-        print(("registered " if reg.created else "") + reg.first_line(h), file=sys.stderr)
+        exp_id = ensure_experiment(uri, h.experiment)  # first: a new store is created quietly, under its lock
+        write_view(MlflowClient(uri), exp_id, [h.key])  # the UI shows the factor as a column (one level per sweep)
+        reg = register(MlflowClient(uri), exp_id, h)
+        print(reg.registered_line(h) if reg.created else reg.first_line(h), file=sys.stderr)
         sweep(h)
     v = analyse(h, uri)
     print(text(v))
@@ -64,4 +67,8 @@ def _main(cmd: str, args: argparse.Namespace) -> int:
 
         files = write(v, Path(out))
         print(f"report: {', '.join(str(f) for f in files)} (logged to MLflow, experiment {h.experiment})")
+    if cmd == "run":
+        from recexp.record.ui_view import landing_url, ui_base
+
+        print(f"MLflow: {landing_url(ui_base(uri), v.experiment_id)}", file=sys.stderr)
     return 0

@@ -1,13 +1,17 @@
-"""The report of a hypothesis: Markdown + PNG + LaTeX table, logged to MLflow with a link to
-every run. Plots show one point per seed; an interval is drawn only from 2+ seeds."""
+"""The report of a hypothesis: Markdown, a LaTeX table (caption and label) and figures a paper can
+take as they are (PDF + PNG + the CSV they plot, :mod:`recexp.analysis.figures`): per-seed points
+with their mean, each level's effect with the verdict engine's interval (none from one seed), the
+validation curves at equal epochs and at equal wall time; all logged to MLflow with a link to every run."""
 
 from __future__ import annotations
 
-import textwrap
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from recexp.analysis import figures
 from recexp.analysis.hypothesis.analysis import Verdict, text
 from recexp.analysis.hypothesis.runner import REPORT, ROLE_TAG
 from recexp.record import tag
@@ -15,80 +19,64 @@ from recexp.record import tag
 MARK = {"supported": "*", "refuted": "=", "inconclusive": "", "": ""}
 
 
-def _seed_ci(x: np.ndarray) -> float | None:
-    """Half-width of the 95% t interval of the seed means; None from one seed (no honest interval)."""
-    if len(x) < 2:
-        return None
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+def _label(v: Verdict, level: str) -> str:
+    return f"{v.h.key}={level}"
 
 
-def plot(v: Verdict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    h = v.h
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    ax = axes[0]
-    for i, a in enumerate(v.arms):
-        seed_means = a.matrix.mean(axis=1)
-        ax.scatter(np.full(len(seed_means), i) + np.linspace(-0.08, 0.08, len(seed_means)), seed_means,
-                   color="k" if i == 0 else f"C{i}", zorder=3, s=22, label=None)
-        half = _seed_ci(seed_means)
-        if half is not None:
-            ax.errorbar(i + 0.22, seed_means.mean(), yerr=half, fmt="_", color="gray", capsize=4)
-        verdict = "" if i == 0 else v.effects[i - 1].verdict
-        ax.annotate(MARK[verdict] + ("baseline" if i == 0 else verdict), (i, seed_means.max()),
-                    textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
-    ax.set_xticks(range(len(v.arms)), [f"{h.key}={a.level}" for a in v.arms], rotation=15, fontsize=8)
-    ax.set_ylabel(f"test {h.metric} (one point per seed)")
-    ax.set_title("per seed; bar: 95% t interval over seeds (2+ seeds)", fontsize=9)
-    for k, (xkey, xlabel) in enumerate((("epoch", "epoch"), ("seconds", "training seconds (wall time)")), start=1):
-        ax = axes[k]
-        for i, a in enumerate(v.arms):
-            for j, c in enumerate(a.curves):
-                pts = c[xkey]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], color="k" if i == 0 else f"C{i}", lw=1, alpha=0.8,
-                        marker="." if xkey == "epoch" else None,
-                        label=(f"{h.key}={a.level}" + (" (baseline)" if i == 0 else "")) if j == 0 else None)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("validation metric (monitor)")
-        if xkey == "epoch":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"learning curves at equal {'epochs' if xkey == 'epoch' else 'wall time'} (one line per seed)",
-                     fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle(textwrap.fill(h.claim, 150), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def plots(v: Verdict, out_dir: Path) -> list[Path]:
+    """``<name>_seeds``, ``<name>_effects``, ``<name>_curves`` and ``<name>_time``, each .pdf .png .csv."""
+    h, stem = v.h, out_dir / v.h.name
+    metric = f"{h.split}/{h.metric}"
+    base = _label(v, v.arms[0].level)
+    points = pd.DataFrame([{"group": _label(v, a.level), "seed": s, "metric": metric, "value": float(x)}
+                           for a in v.arms for s, x in zip(a.seeds, a.matrix.mean(axis=1), strict=True)])
+    files = figures.seed_points(points, [metric], stem.with_name(f"{h.name}_seeds"), base)
+    base_mean = float(v.arms[0].matrix.mean())
+    effs = [figures.Effect(_label(v, a.level), e.delta, e.lo, e.hi, e.seeds, e.baseline_seeds, base_mean, e.verdict)
+            for a, e in zip(v.arms[1:], v.effects, strict=True)]
+    files += figures.forest(effs, metric, h.smallest_effect, v.result.interval_level, base,
+                            stem.with_name(f"{h.name}_effects"))
+    monitor = f"valid/{v.arms[0].runs[0].params.get('trainer.monitor', 'ndcg_10')}"
+    for key, name, xlabel in (("epoch", "curves", "epoch"), ("seconds", "time", "training seconds (wall time)")):
+        series = pd.DataFrame([{"group": _label(v, a.level), "seed": s, key: x, "value": y}
+                               for a in v.arms for s, c in zip(a.seeds, a.curves, strict=True) for x, y in c[key]],
+                              columns=["group", "seed", key, "value"])
+        if not series.empty:
+            files += figures.curves(series, monitor, stem.with_name(f"{h.name}_{name}"), x=key, xlabel=xlabel)
+    return files
 
 
 def _budget(budget: dict) -> str:
-    """``max_epochs 10 (note)`` rather than a Python dict."""
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in budget.items()) or "none"
-
-
-def _tex(s: str) -> str:
-    return s.replace("_", "\\_")
+    """``{max_epochs: 10, note: "..."}`` -> ``at most 10 epochs (...)``: words, not a Python dict."""
+    words = [f"at most {v} epochs" if k == "max_epochs" else f"{k.replace('_', ' ')} {v}"
+             for k, v in budget.items() if k != "note"]
+    note = f" ({budget['note']})" if budget.get("note") else ""
+    return (", ".join(words) or "none") + note
 
 
 def latex(v: Verdict) -> str:
+    """The table a paper takes: per level its seeds, mean, effect and interval, verdict; the caption
+    says the metric, split, protocol, seeds and the interval's level."""
     h = v.h
-    rows = [r"\begin{tabular}{lrrrl}", r"\toprule",
-            rf"{_tex(h.key)} & seeds & {_tex(h.metric)} & $\Delta$ [interval] & verdict \\",
-            r"\midrule"]
+    rows = []
     b = v.arms[0]
-    rows.append(rf"{_tex(b.level)} (baseline) & {len(b.seeds)} & {b.matrix.mean():.4f} & -- & -- \\")
+    base_mean = float(b.matrix.mean())
+    rows.append([f"{figures.tex(b.level)} (baseline)", len(b.seeds), f"{base_mean:.4f}", "--", "--"])
     for a, e in zip(v.arms[1:], v.effects, strict=True):
-        rows.append(rf"{_tex(a.level)} & {len(a.seeds)} & {a.matrix.mean():.4f} & "
-                    rf"{e.delta:+.4f} [{e.lo:+.4f}, {e.hi:+.4f}] & {e.verdict}{'$^*$' if e.verdict == 'supported' else ''} \\")
-    rows += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(rows) + "\n"
+        iv = figures.clipped(figures.Effect(a.level, e.delta, e.lo, e.hi, e.seeds, e.baseline_seeds, base_mean,
+                                            e.verdict), h.metric)
+        rows.append([figures.tex(a.level), len(a.seeds), f"{a.matrix.mean():.4f}",
+                     f"{e.delta:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else ""),
+                     e.verdict + ("$^*$" if e.verdict == "supported" else "")])
+    proto = json.loads(b.runs[0].tags.get(tag.PROTOCOL) or "{}")
+    level = f"{v.result.interval_level:.1%}".replace("%", "\\%")
+    caption = (f"{figures.tex(h.split)} {figures.tex(figures.pretty(h.metric))} per user ({v.users:,} users), "
+               f"mean over seeds {figures.tex(', '.join(str(s) for s in h.seeds))}; {figures.tex(figures.protocol_words(proto))}; "
+               f"budget {figures.tex(_budget(h.budget))}. $\\Delta$: level minus baseline with the verdict engine's "
+               f"{level} interval (seed and user variance, Holm over {len(h.levels)} level(s), alpha {h.alpha:g}, "
+               f"smallest effect that matters {h.smallest_effect:g}); $^*$ supported.")
+    cols = [figures.tex(h.key), "seeds", figures.tex(figures.pretty(h.metric)), r"$\Delta$ [interval]", "verdict"]
+    return figures.latex_table(cols, rows, caption, f"tab:hyp-{h.name.replace('_', '-')}")
 
 
 def at_equal_time(v: Verdict) -> tuple[float, list[list[float]]]:
@@ -102,7 +90,13 @@ def at_equal_time(v: Verdict) -> tuple[float, list[list[float]]]:
                     for a in v.arms]
 
 
-def markdown(v: Verdict, png: str, ui: str) -> str:
+def _interval(v: Verdict, e) -> str:
+    iv = figures.clipped(figures.Effect("", e.delta, e.lo, e.hi, e.seeds, e.baseline_seeds,
+                                        float(v.arms[0].matrix.mean()), e.verdict), v.h.metric)
+    return f"[{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else "none (1 seed)"
+
+
+def markdown(v: Verdict, pngs: list[str], ui: str) -> str:
     h = v.h
     out = [f"# Hypothesis `{h.name}`", "", f"> {v.first_line()}", "", f"**Claim.** {h.claim}", "",
            f"**Verdict: {v.overall}.**", "",
@@ -117,9 +111,12 @@ def markdown(v: Verdict, png: str, ui: str) -> str:
         head = (f"| {f'**{a.level}** (baseline)' if e is None else a.level} | {len(a.seeds)} | {a.matrix.mean():.4f} | "
                 f"{', '.join(f'{x:.4f}' for x in a.matrix.mean(axis=1))} |")
         out.append(f"{head} | | | |" if e is None else
-                   f"{head} {e.delta:+.4f} | [{e.lo:+.4f}, {e.hi:+.4f}] | {p:.4f} | {e.verdict}{MARK[e.verdict]} |")
-    out += ["", "`*` the interval clears the smallest effect that matters; `=` it is smaller than it.", "",
-            f"![per-seed points and learning curves]({png})", ""]
+                   f"{head} {e.delta:+.4f} | {_interval(v, e)} | {p:.4f} | {e.verdict}{MARK[e.verdict]} |")
+    out += ["", "`*` the interval clears the smallest effect that matters; `=` it is smaller than it. Intervals are "
+            "clipped to what the metric allows ([0, 1] for the level's mean).", "",
+            *(f"![{name.rsplit('_', 1)[-1].removesuffix('.png')}]({name})" for name in pngs), "",
+            "Each figure is also a vector PDF and the CSV of what it plots, beside it; the LaTeX table is "
+            f"`{h.name}.tex`.", ""]
     budget, vals = at_equal_time(v)
     if vals and any(vals):
         out += [f"**At equal wall time** ({budget:.1f} training seconds, the shortest run's total; validation metric "
@@ -141,22 +138,23 @@ def markdown(v: Verdict, png: str, ui: str) -> str:
 
 
 def write(v: Verdict, out_dir: Path, ui: str = "http://127.0.0.1:5000", log: bool = True) -> list[Path]:
-    """Write report.md, curves.png, table.tex under ``out_dir``; log them as one MLflow run."""
+    """Write ``<name>.md``, ``<name>.tex`` and the figures (PDF + PNG + CSV) under ``out_dir``; log
+    them as one MLflow run."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    png = out_dir / f"{v.h.name}.png"
-    plot(v, png)
+    figs = plots(v, out_dir)
     md = out_dir / f"{v.h.name}.md"
-    md.write_text(markdown(v, png.name, ui))
+    md.write_text(markdown(v, [f.name for f in figs if f.suffix == ".png"], ui))
     tex = out_dir / f"{v.h.name}.tex"
     tex.write_text(latex(v))
+    files = [md, tex, *figs]
     if log:
         from recexp.analysis.query import log_comparison
 
         rid = log_comparison(v.uri, v.experiment_id, f"report-{v.h.name}",
                              {"claim": v.h.claim, "verdict": v.overall},
                              {tag.VERDICT: v.overall, tag.HYPOTHESIS_SHA256: v.h.sha256,
-                              tag.NOTE: v.first_line() + "\n\n" + text(v)}, [md, png, tex])
+                              tag.NOTE: v.first_line() + "\n\n" + text(v)}, files)
         from mlflow.tracking import MlflowClient
 
         MlflowClient(v.uri).set_tag(rid, ROLE_TAG, REPORT)
-    return [md, png, tex]
+    return files

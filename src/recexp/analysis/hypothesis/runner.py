@@ -18,6 +18,7 @@ from recexp.analysis.hypothesis.spec import Hypothesis
 from recexp.errors import UserError
 from recexp.record import tag
 from recexp.record.hypothesis_tags import LEVEL_ENV, NAME_ENV
+from recexp.runtime.terminal import COMPACT_ENV
 
 ROLE_TAG, REGISTRATION, REPORT = tag.ROLE, "hypothesis-registration", "hypothesis-report"
 
@@ -28,6 +29,10 @@ class Registration:
     sha256: str
     registered_at: str
     created: bool  # registered by this call
+
+    def registered_line(self, h: Hypothesis) -> str:
+        """What a first ``run`` says: the file is registered now."""
+        return f"registered {h.path.name} now: sha256 {self.sha256[:12]} at {self.registered_at}"
 
     def first_line(self, h: Hypothesis) -> str:
         """The verdict's first line: whether the file is still the one registered."""
@@ -62,11 +67,15 @@ def register(client, experiment_id: str, h: Hypothesis) -> Registration:
 
 
 def sweep(h: Hypothesis) -> None:
-    """Every level's multirun, one after the other, through ``recexp train -m``."""
-    for level in h.all_levels():
-        env = {**os.environ, NAME_ENV: h.name, LEVEL_ENV: level}
+    """Every level's multirun, one after the other, through ``recexp train -m``; the claim is said
+    once (before), each level in one line, each job in one line (``terminal.COMPACT_ENV``)."""
+    levels = h.all_levels()
+    print(f"claim: {h.claim}", file=sys.stderr, flush=True)
+    for i, level in enumerate(levels, 1):
+        env = {**os.environ, NAME_ENV: h.name, LEVEL_ENV: level, COMPACT_ENV: "1"}
         cmd = [sys.executable, "-m", "recexp.cli", "train", "-m", *h.overrides(level)]
-        print(f"[hypothesis {h.name}] level {h.key}={level}: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
+        print(f"level {i}/{len(levels)}: {h.key}={level}{' (baseline)' if level == h.baseline else ''}, "
+              f"seeds {', '.join(str(x) for x in h.seeds)}", file=sys.stderr, flush=True)
         rc = subprocess.call(cmd, env=env)
         if rc != 0:
             raise UserError(f"{h.path}: the sweep of {h.key}={level} exited with status {rc} (see its output above)")
