@@ -5,6 +5,7 @@ evaluation of the same checkpoint to the last digit, and one line for a refusal 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pandas as pd
 import pytest
@@ -12,9 +13,13 @@ import pytest
 from recexp.errors import ConfigError
 from recexp.jobs.evaluate import evaluate
 from recexp.jobs.train import train
-from tests.faults.helpers import SMALL, all_runs, cli
+from tests.faults.helpers import SMALL, all_runs, cli, cli_cmd, env_for
 
 TWO = [*SMALL, "trainer.num_processes=2", "trainer.max_epochs=2", "trainer.batch_size=32"]
+
+
+def _cli(args: list[str], runs, extra_env: dict[str, str]) -> subprocess.CompletedProcess:  # noqa: ANN001
+    return subprocess.run(cli_cmd(args), capture_output=True, text=True, env=env_for(runs) | extra_env, timeout=300)
 
 
 def _error_lines(stderr: str) -> list[str]:
@@ -81,3 +86,26 @@ def test_refusals(tiny_cfg, tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")) as err:
         train(tiny_cfg(*overrides), tmp_path / "job")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow  # three jobs of two processes: ~100 s on 2 busy cores
+def test_a_killed_job_resumes_every_rank_exactly(tmp_runs, tmp_path):
+    """Interrupted in its second epoch, rerun: the run goes on from last.pt (every rank's random
+    streams restored) and ends with the figures of the same job never interrupted."""
+    model = "model._target_=tests.integration.ddp_faulty.InterruptedOnce"
+    ref = cli([model, f"hydra.run.dir={tmp_path / 'ref'}", *TWO], tmp_path / "ref-runs", timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    job = tmp_runs / "job"
+    env = {"RECEXP_TEST_INTERRUPT_MARK": str(tmp_path / "interrupted"), "RECEXP_TEST_INTERRUPT_AT": "12"}
+    first = _cli([model, f"hydra.run.dir={job}", *TWO], tmp_runs, env)
+    assert first.returncode == 130, first.stderr[-3000:]
+    assert "interrupted:" in first.stderr and "Traceback" not in first.stderr
+    _, (killed,) = all_runs(tmp_runs)
+    assert killed.info.status == "KILLED"
+    again = _cli([model, f"hydra.run.dir={job}", *TWO], tmp_runs, env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    _, (run,) = all_runs(tmp_runs)  # the same run, continued
+    assert run.info.run_id == killed.info.run_id and run.info.status == "FINISHED"
+    _, (whole,) = all_runs(tmp_path / "ref-runs")
+    figures = {k: v for k, v in run.data.metrics.items() if k.startswith(("test/", "valid/")) and "eval_s" not in k}
+    assert figures == {k: whole.data.metrics[k] for k in figures}

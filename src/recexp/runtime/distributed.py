@@ -107,9 +107,8 @@ def rank_device(name: str, world: World) -> str:
 
 def join(world: World, device: torch.device) -> None:
     """Join the process group (gloo on CPU, nccl on CUDA, whose device must be set first)."""
-    import torch.distributed as dist
-
     import torch
+    import torch.distributed as dist
 
     host, port = os.environ.get("MASTER_ADDR", LOCALHOST), int(os.environ["MASTER_PORT"])
     world.store = connect_store(host, port, world.size, world.main and not agent_hosts_store())

@@ -19,9 +19,9 @@ from rich.console import Console
 from recexp.data.batches import Batch, EvalBatches, SessionParallel, TrainWindows
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
+from recexp.runtime.distributed import World
 from recexp.runtime.precision import native_bf16
 from recexp.runtime.terminal import batches as with_progress
-from recexp.runtime.distributed import World
 from recexp.training import checkpoint, ddp
 from recexp.training.contracts import Evaluator, Loss, Model, Sampler, TrainBatches
 from recexp.training.state import TrainingState
