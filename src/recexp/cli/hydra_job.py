@@ -23,7 +23,7 @@ import recexp.config.compose  # noqa: F401  registers ${recexp.uid:} in launcher
 from recexp.config.compose import CONFIG_NAME, conf_dir
 from recexp.errors import UserError
 from recexp.runtime import terminal
-from recexp.runtime.distributed import RankFailed, WorkerFailed
+from recexp.runtime.distributed import RankFailed, WorkerFailed, is_main_process
 from recexp.runtime.malloc import keep_freed_memory
 
 console = Console(stderr=True)
@@ -112,7 +112,8 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
     except KeyboardInterrupt:
         console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
         raise SystemExit(130) from None
-    report(cfg, result, out)
+    if is_main_process():  # (the other ranks of a torchrun job: rank 0 reports)
+        report(cfg, result, out)
     value = result.get(cfg.optimized_metric)
     return float(value) if value is not None else math.nan
 

@@ -142,7 +142,7 @@ def _failure(first: dict[str, Any] | None, codes: list[int | None]) -> BaseExcep
         return distributed.WorkerFailed(f"rank {bad[0]} ended with exit code {bad[1]}"
                                         + (" (killed by a signal)" if (bad[1] or 0) < 0 else ""))
     if first["kind"] == "interrupt":
-        return KeyboardInterrupt(first["line"])
+        return KeyboardInterrupt(*[first["line"]] if first["line"] else [])
     if first["kind"] == "user":
         return UserError(first["line"])
     where = "" if first["kind"] == "peer" else f"rank {first['rank']}: "

@@ -67,6 +67,12 @@ def from_env(environ: dict[str, str] | None = None) -> World | None:
                  local_size=local_size)
 
 
+def is_main_process(environ: dict[str, str] | None = None) -> bool:
+    """Rank 0 of a distributed job, or a single process: the one that reports to the terminal."""
+    env = os.environ if environ is None else environ
+    return int(env.get("RANK") or 0) == 0
+
+
 def host_store(host: str = LOCALHOST) -> tuple[Any, int]:
     """(a store server listening on ``host`` only, its port): a free port the OS picks, bound
     before it is handed to the server, so no other process can take it in between."""
@@ -168,7 +174,8 @@ def failure_of(exc: BaseException, rank: int, traceback_file: str = "") -> dict[
 
     kind = ("interrupt" if isinstance(exc, KeyboardInterrupt) else "peer" if isinstance(exc, RankFailed)
             else "user" if isinstance(exc, UserError) else "error")
-    line = str(exc) if kind in ("user", "peer") else f"{type(exc).__name__}: {exc}"
+    line = (str(exc.args[0]) if exc.args else "") if kind == "interrupt" else \
+        str(exc) if kind in ("user", "peer") else f"{type(exc).__name__}: {exc}"
     return {"rank": rank, "kind": kind, "line": (line.splitlines() or [""])[0][:2000], "traceback": traceback_file}
 
 
@@ -197,8 +204,8 @@ def translate(world: World, exc: BaseException, traceback_file: str = "") -> Bas
     first = post_failure(world.store, mine) if world.store is not None else mine
     if first == mine or first.get("rank") == world.rank:
         return exc
-    if first["kind"] == "interrupt":
-        return KeyboardInterrupt(first["line"])
+    if first["kind"] == "interrupt":  # (no message: Ctrl-C)
+        return KeyboardInterrupt(*[first["line"]] if first["line"] else [])
     where = "" if first["kind"] in ("user", "peer") else f"rank {first['rank']}: "
     return RankFailed(f"{where}{first['line']}")
 
