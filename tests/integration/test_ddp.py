@@ -109,3 +109,14 @@ def test_a_killed_job_resumes_every_rank_exactly(tmp_runs, tmp_path):
     _, (whole,) = all_runs(tmp_path / "ref-runs")
     figures = {k: v for k, v in run.data.metrics.items() if k.startswith(("test/", "valid/")) and "eval_s" not in k}
     assert figures == {k: whole.data.metrics[k] for k in figures}
+
+
+def test_one_process_through_the_distributed_path_changes_no_number(tiny_cfg, tmp_path, monkeypatch):
+    """RECEXP_DDP=always: a one-process group (the launcher, DDP, the sharded windows, the gathered
+    evaluation) trains and evaluates to the single-process figures, to the last digit."""
+    overrides = ("trainer.batch_size=32", "model.hidden_size=16", "model.ffn_dim=32", "max_len=8")
+    plain = train(tiny_cfg(*overrides), tmp_path / "plain")
+    monkeypatch.setenv("RECEXP_DDP", "always")
+    group = train(tiny_cfg(*overrides), tmp_path / "group")
+    figures = [k for k in plain if k.startswith(("valid/", "test/")) and not k.endswith("eval_s")]
+    assert len(figures) > 20 and {k: group[k] for k in figures} == {k: plain[k] for k in figures}

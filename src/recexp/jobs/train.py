@@ -67,7 +67,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     each of which comes back here as one rank; under ``torchrun`` this process is one rank of
     torchrun's group. A rank joins the process group, rank 0 alone records."""
     world = distributed.from_env()
-    if world is None and launch.requested(cfg) > 1:
+    if world is None and (launch.requested(cfg) > 1 or distributed.forced()):
         return launch.spawn(cfg, output_dir)
     job = open_job(cfg, output_dir, "train", record=world is None or world.main)
     if world is None:

@@ -31,7 +31,7 @@ LOCALHOST = "127.0.0.1"
 FAILURE_KEY = "recexp/failure"
 RESULT_KEY = "recexp/result"
 #: seconds a process waits for the others at the rendezvous and in one collective
-TIMEOUT_S = float(os.environ.get("RECEXP_DIST_TIMEOUT_S", "1800"))
+TIMEOUT_S = 1800.0
 
 
 class RankFailed(Exception):
@@ -56,11 +56,19 @@ class World:
         return self.rank == 0
 
 
+def forced() -> bool:
+    """``RECEXP_DDP=always``: one process goes through the distributed path too."""
+    from recexp.runtime.envvars import setting
+
+    return setting("RECEXP_DDP") == "always"
+
+
 def from_env(environ: dict[str, str] | None = None) -> World | None:
-    """This process's place in a distributed job, or None for a single-process job."""
+    """This process's place in a distributed job (started by a launcher: ``RANK`` is set), or
+    None for a single-process job."""
     env = os.environ if environ is None else environ
     size = int(env.get("WORLD_SIZE") or 1)
-    if size <= 1:
+    if "RANK" not in env or (size <= 1 and not forced()):
         return None
     local_size = int(env.get("LOCAL_WORLD_SIZE") or size)
     return World(rank=int(env["RANK"]), size=size, local_rank=int(env.get("LOCAL_RANK") or 0),
