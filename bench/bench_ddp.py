@@ -96,7 +96,7 @@ def main() -> None:
             for i, (sec, wps) in enumerate(epochs, 1):
                 print(f"processes {n}: threads/process {threads}: epoch {i}: {sec:.2f} s, {wps:,.0f} windows/s")
             print(f"processes {n}: {windows:,} training windows an epoch; job wall time {wall:.1f} s "
-                  "(start-up, data, validation and test included)")
+                  f"(start-up, data, validation and test included); load average {os.getloadavg()[0]:.2f} at its end")
             results[n] = epochs[-1][1]
     base = counts[0]
     for n in counts[1:]:

@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +76,14 @@ def refuse_windows(windows: int, size: int) -> None:
 
 def spawn(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Run the job in ``trainer.num_processes`` processes here; rank 0's result."""
-    import torch
     import torch.multiprocessing as mp
 
     from recexp.config.prepare import prepare
-    from recexp.data.batches import TrainWindows
-    from recexp.training import parts
 
     cfg = prepare(cfg, "train")
     refuse(cfg)
     n = requested(cfg)
-    data = parts.prepare_data(cfg)[0]  # once, before the processes start: they all read this cache
-    refuse_windows(len(TrainWindows(data.train, int(cfg.max_len), torch.device("cpu"),
-                                    str(cfg.trainer.get("window_mode", "all")))), n)
+    refuse_windows(_windows(cfg), n)  # the data prepared once, before the processes start: they read the cache
     output_dir.mkdir(parents=True, exist_ok=True)
     server, port = distributed.host_store(LOCALHOST)  # the rendezvous: loopback only, a port the OS picks
     store = distributed.connect_store(LOCALHOST, port, n, False)
@@ -107,7 +103,7 @@ def spawn(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             return json.loads(store.get(RESULT_KEY))
         raise _failure(distributed.first_failure(store), codes)
     except KeyboardInterrupt as exc:
-        if exc.args and exc.args[0] == f"signal {signal.SIGTERM}":  # to this process alone: pass it on
+        if exc.args and exc.args[0] == f"signal {int(signal.SIGTERM)}":  # to this process alone: pass it on
             for p in procs:  # (Ctrl-C reached every process of the terminal's group already)
                 if p.is_alive():
                     os.kill(p.pid, signal.SIGTERM)
@@ -120,12 +116,24 @@ def spawn(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         del store, server
 
 
+def _windows(cfg: DictConfig) -> int:
+    """Training windows of the job's data (prepared, and cached for the processes)."""
+    import torch
+
+    from recexp.data.batches import TrainWindows
+    from recexp.training import parts
+
+    data = parts.prepare_data(cfg)[0]
+    return len(TrainWindows(data.train, int(cfg.max_len), torch.device("cpu"),
+                            str(cfg.trainer.get("window_mode", "all"))))
+
+
 def _wait(procs: list[Any], store: Any, grace_s: float = GRACE_S) -> None:
     """Until every process ended; once one failed, the others get ``grace_s`` to end by
     themselves (gloo tells them at once), then SIGTERM, then SIGKILL."""
     failed_at: float | None = None
-    while any(p.is_alive() for p in procs):
-        procs[0].join(0.2)
+    while alive := [p.sentinel for p in procs if p.is_alive()]:
+        wait(alive, timeout=0.5)  # until one ends (or half a second)
         if failed_at is None and (any(p.exitcode not in (None, 0) for p in procs)
                                   or distributed.first_failure(store) is not None):
             failed_at = time.monotonic()
