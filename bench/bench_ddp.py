@@ -38,17 +38,18 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def run(n: int, args: argparse.Namespace, runs: Path) -> tuple[list[tuple[float, float]], dict[str, str], float]:
+def run(n: int, threads: int, args: argparse.Namespace, runs: Path
+        ) -> tuple[list[tuple[float, float]], dict[str, str], float]:
     """((epoch_s, windows/s) per epoch, the run's params, wall seconds) of one ``recexp train``."""
     from mlflow.tracking import MlflowClient
 
     from recexp.record.store import tracking_uri
 
-    store = runs / f"p{n}"
+    store = runs / f"p{n}x{threads}"
     env = {**os.environ, "RECEXP_RUNS_DIR": str(store), "PYTHONPATH": str(ROOT / "src")}
     env.pop("MLFLOW_TRACKING_URI", None)
     if args.device == "cpu":
-        env["OMP_NUM_THREADS"] = str(max(1, cores() // n))
+        env["OMP_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, "-m", "recexp.cli", "train", *DATA[args.dataset], *MODEL, f"device={args.device}",
            f"trainer.num_processes={n}", f"trainer.max_epochs={args.epochs}", f"trainer.batch_size={args.batch_size}",
            "trainer.min_steps_per_epoch=0", "trainer.progress=false", "trainer.patience=1000",
@@ -72,7 +73,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--processes", default="1,2", help="comma-separated process counts (the first is the base)")
+    ap.add_argument("--processes", default="1,2",
+                    help="comma-separated process counts, the first the base; NxT: N processes of T threads "
+                         "each (default T: the cores shared out), e.g. 1,1x1,2 to separate the threads' share")
     args = ap.parse_args()
     if args.dataset == "beauty":
         data_dir = Path(os.environ.get("RECEXP_DATA_DIR", ROOT / "data"))
@@ -81,28 +84,29 @@ def main() -> None:
             args.dataset = "synthetic"
     import torch
 
-    counts = [int(x) for x in args.processes.split(",")]
+    specs = [(int(x.split("x")[0]), int(x.split("x")[1]) if "x" in x else max(1, cores() // int(x)))
+             for x in args.processes.split(",")]
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"machine: {cores()} cores available, load average {load[0]:.2f} at start, torch {torch.__version__}, "
           f"device {args.device}" + (f" ({torch.cuda.device_count()} GPUs)" if args.device.startswith("cuda") else ""))
     print(f"data: {args.dataset}, SASRec + CE, global batch {args.batch_size}, {args.epochs} epoch(s) per run")
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-ddp-") as tmp:
-        for n in counts:
-            epochs, params, wall = run(n, args, Path(tmp))
-            threads = params.get("dist.threads_per_process") or os.environ.get("OMP_NUM_THREADS") \
-                or str(max(1, cores() // n) if args.device == "cpu" else torch.get_num_threads())
+        for n, t in specs:
+            epochs, params, wall = run(n, t, args, Path(tmp))
+            threads = params.get("dist.threads_per_process") or (str(t) if args.device == "cpu" else "?")
             windows = round(epochs[-1][0] * epochs[-1][1])  # the epoch's training windows
             for i, (sec, wps) in enumerate(epochs, 1):
                 print(f"processes {n}: threads/process {threads}: epoch {i}: {sec:.2f} s, {wps:,.0f} windows/s")
             print(f"processes {n}: {windows:,} training windows an epoch; job wall time {wall:.1f} s "
                   f"(start-up, data, validation and test included); load average {os.getloadavg()[0]:.2f} at its end")
-            results[n] = epochs[-1][1]
-    base = counts[0]
-    for n in counts[1:]:
-        eff = results[n] / (n / base * results[base])
-        print(f"scaling: {n} processes {results[n]:,.0f} windows/s vs {base} {results[base]:,.0f}: "
-              f"speed-up {results[n] / results[base]:.2f}x, efficiency {eff:.2f} (last epoch)")
+            results[n, t] = epochs[-1][1]
+    (base, bt), *rest = specs
+    for n, t in rest:
+        eff = results[n, t] / (n / base * results[base, bt])
+        print(f"scaling: {n} processes x {t} threads {results[n, t]:,.0f} windows/s vs {base} x {bt} "
+              f"{results[base, bt]:,.0f}: speed-up {results[n, t] / results[base, bt]:.2f}x, efficiency {eff:.2f} "
+              "(last epoch)")
 
 
 if __name__ == "__main__":
