@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -98,10 +99,12 @@ def spawn(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         for p in procs:
             p.start()
         _wait(procs, store)
-        codes = [p.exitcode for p in procs]
-        if all(c == 0 for c in codes):
+        codes, first = [p.exitcode for p in procs], distributed.first_failure(store)
+        if first is None and store.check([RESULT_KEY]):  # rank 0 finished the job and its record
+            if any(codes):  # (a rank that crashed on its way out, after the job was done)
+                print(f"warning: the job finished, but its processes ended with exit codes {codes}", file=sys.stderr)
             return json.loads(store.get(RESULT_KEY))
-        raise _failure(distributed.first_failure(store), codes)
+        raise _failure(first, codes)
     except KeyboardInterrupt as exc:
         if exc.args and exc.args[0] == f"signal {int(signal.SIGTERM)}":  # to this process alone: pass it on
             for p in procs:  # (Ctrl-C reached every process of the terminal's group already)

@@ -75,9 +75,12 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     launch.refuse(job.cfg, world)
     distributed.join(world, parts.resolve_device(distributed.rank_device(job.cfg.device, world)))
     try:
-        return _job(job, world)
-    finally:
-        distributed.leave()
+        result = _job(job, world)
+    except BaseException:
+        distributed.leave(world)
+        raise
+    distributed.leave(world, clean=True)
+    return result
 
 
 def _job(job: Job, world: World | None) -> dict[str, float]:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # torch is imported where it is used: the task wrapper import
 LOCALHOST = "127.0.0.1"
 FAILURE_KEY = "recexp/failure"
 RESULT_KEY = "recexp/result"
+LEFT_KEY, ALL_LEFT_KEY = "recexp/left", "recexp/all-left"
 #: seconds a process waits for the others at the rendezvous and in one collective
 TIMEOUT_S = 1800.0
 
@@ -132,11 +133,26 @@ def join(world: World, device: torch.device) -> None:
                             world_size=world.size, timeout=timedelta(seconds=TIMEOUT_S))
 
 
-def leave() -> None:
+def leave(world: World | None = None, clean: bool = False, wait_s: float = 60.0) -> None:
+    """Leave the process group. ``clean`` (the job went well): wait for every rank at a barrier,
+    and do not return before every rank has left -- a process that ends while another still
+    holds its gloo connections can make that one abort ("Connection closed by peer" in gloo's
+    own thread), a finished job ending with a crashed rank."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
+    if clean and world is not None and world.store is not None:
+        try:
+            if world.store.add(LEFT_KEY, 1) >= world.size:
+                world.store.set(ALL_LEFT_KEY, "1")
+            else:
+                world.store.wait([ALL_LEFT_KEY], timedelta(seconds=wait_s))
+        except Exception:  # noqa: BLE001 -- the store's host left first: nothing more to wait for
+            pass
 
 
 def backend() -> str:
