@@ -33,3 +33,16 @@ step "scale ml1m compiled" "$STEP_S" "$PY" bench/bench_speed.py --device cuda --
 # 3. Full CE against its scalable approximations at ML-20M shape and with 10^6 items
 step "losses ml20m,items-1m" "$STEP_S" "$PY" bench/bench_speed.py --device cuda --scale ml20m,items-1m \
   --scale-losses ce,sce,rece,sampled_softmax --train-batches 10 --ce-batches 5
+# 4. Data-parallel smoke (docs/distributed.md): N processes, one GPU each (NCCL), when N >= 2 GPUs are
+# visible; on one GPU the distributed path forced with one process (RECEXP_DDP=always: the launcher,
+# NCCL, DDP's all-reduce and the gathered evaluation). Records into a throwaway store.
+NGPU=$("$PY" -c "import torch; print(torch.cuda.device_count())")
+if [ "${NGPU:-0}" -ge 2 ]; then DDP_N=$NGPU; DDP_MODE=auto; else DDP_N=1; DDP_MODE=always; fi
+DDP_RUNS=$(mktemp -d)
+step "ddp smoke, $DDP_N process(es)" "$STEP_S" env RECEXP_DDP=$DDP_MODE RECEXP_RUNS_DIR="$DDP_RUNS" \
+  "$PY" -m recexp.cli train model=sasrec device=cuda trainer.max_epochs=2 trainer.num_processes="$DDP_N" \
+  trainer.progress=false hydra.run.dir="$DDP_RUNS/job"
+if [ "${NGPU:-0}" -ge 2 ]; then  # scaling, measured: 1 GPU against all of them
+  step "ddp scaling 1,$NGPU" "$STEP_S" "$PY" bench/bench_ddp.py --device cuda --processes "1,$NGPU"
+fi
+rm -rf "$DDP_RUNS"

@@ -36,15 +36,16 @@ class Job:
     tracker: Tracker
 
 
-def open_job(cfg: DictConfig, output_dir: Path, verb: str) -> Job:
+def open_job(cfg: DictConfig, output_dir: Path, verb: str, record: bool = True) -> Job:
     """Prepare the config (every bad value one line, before any data, store or run), make the
-    output folder (a full or read-only disk is one line) and pick the tracker."""
+    output folder (a full or read-only disk is one line) and pick the tracker (a no-op one when
+    not ``record``: the ranks but 0 of a distributed job)."""
     cfg = prepare(cfg, verb)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise (disk_error(exc) or exc) from None
-    return Job(cfg, OmegaConf.to_container(cfg, resolve=True), output_dir, make_tracker(cfg))
+    return Job(cfg, OmegaConf.to_container(cfg, resolve=True), output_dir, make_tracker(cfg) if record else Tracker())
 
 
 @contextmanager

@@ -23,6 +23,7 @@ import recexp.config.compose  # noqa: F401  registers ${recexp.uid:} in launcher
 from recexp.config.compose import CONFIG_NAME, conf_dir
 from recexp.errors import UserError
 from recexp.runtime import terminal
+from recexp.runtime.distributed import RankFailed, WorkerFailed, is_main_process
 from recexp.runtime.malloc import keep_freed_memory
 
 console = Console(stderr=True)
@@ -93,6 +94,12 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
         if multirun:  # the sweep goes on; this run is FAILED in MLflow with the reason as a tag
             return sweep_job_failed(cfg, out, str(exc))
         raise SystemExit(2) from None
+    except (RankFailed, WorkerFailed) as exc:  # a process of a distributed job failed: its one line
+        if isinstance(exc, WorkerFailed):  # (RankFailed: this rank only saw another fail, which said so)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        if multirun:
+            return sweep_job_failed(cfg, out, str(exc))
+        raise SystemExit(1) from None
     except Exception as exc:
         if not multirun:  # an internal error of a single run: its traceback is the bug report
             raise
@@ -105,7 +112,8 @@ def run_job(cfg: DictConfig, job: Job, report: Report) -> float:
     except KeyboardInterrupt:
         console.print(f"[bold yellow]interrupted:[/] run marked KILLED; checkpoints kept in {out}", soft_wrap=True)
         raise SystemExit(130) from None
-    report(cfg, result, out)
+    if is_main_process():  # (the other ranks of a torchrun job: rank 0 reports)
+        report(cfg, result, out)
     value = result.get(cfg.optimized_metric)
     return float(value) if value is not None else math.nan
 

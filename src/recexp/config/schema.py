@@ -82,7 +82,7 @@ RULES: dict[str, Num] = {
     "trainer.lr": POS, "trainer.weight_decay": NONNEG,
     "trainer.grad_clip": Num(float, 0, lo_open=True, nullable=True), "trainer.patience": POS_INT,
     "trainer.eval_every": POS_INT, "trainer.checkpoint_every": NONNEG_INT, "trainer.log_every": POS_INT,
-    "trainer.min_steps_per_epoch": NONNEG_INT,
+    "trainer.min_steps_per_epoch": NONNEG_INT, "trainer.num_processes": Num(int, 1, 4096),
     "eval.ks[]": POS_INT, "eval.batch_size": POS_INT, "eval.item_block": NONNEG_INT,
     "eval.num_negatives": POS_INT, "eval.seed": SEED,
     "dataset.min_user_count": NONNEG_INT, "dataset.min_item_count": NONNEG_INT,

@@ -148,27 +148,38 @@ class TrainWindows:
         return (end - self.seqs.offsets[self.rows]).clamp(max=self.max_len + 1)
 
     def iterate(self, batch_size: int, generator: torch.Generator | None, shuffle: bool = False,
-                bucket: int = 64) -> Iterator[Batch]:
+                bucket: int = 64, shard: tuple[int, int] | None = None) -> Iterator[Batch]:
         """Batches of windows, trimmed to their longest member; with ``shuffle``, in the
-        length-bucketed random order of :func:`length_buckets`."""
+        length-bucketed random order of :func:`length_buckets`. ``shard=(rank, world)``: this
+        process's part of each batch (:func:`recexp.data.shard.shard_batches`)."""
         n = len(self.rows)
         lengths = self.window_lengths()
         if shuffle:
             order, starts = length_buckets(lengths, batch_size, generator, bucket)
         else:
             order, starts = torch.arange(n, device=self.device), torch.arange(0, n, batch_size)
+        if shard is not None:
+            from recexp.data.shard import group_plan, shard_batches
+
+            groups = shard_batches(order, starts, batch_size, *shard)
+            yield from (self._batch(w, width, count) for w, (width, count) in
+                        zip(groups, group_plan(lengths, groups), strict=True))
+            return
         plan = batch_plan(lengths, order, starts, batch_size)
         for s, (width, count) in zip(starts.tolist(), plan, strict=True):
-            w = order[s : s + batch_size]
-            rows = self.rows[w]
-            win, t = self.seqs.last(rows, max(width, 2), self.shift[w])  # (B, width) <= max_len + 1
-            seq, targets = win[:, :-1], win[:, 1:]
-            targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
-            if self.prefixes:  # the window's last position is its one target (every window has >= 2 items)
-                targets[:, :-1] = 0  # (torch.where made a fresh tensor)
-                count = len(w)
-            yield Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets,
-                        num_targets=int(count))
+            yield self._batch(order[s : s + batch_size], width, count)
+
+    def _batch(self, w: torch.Tensor, width: int, count: int) -> Batch:
+        """The batch of windows ``w`` (``width``: the longest, ``count``: its targets)."""
+        rows = self.rows[w]
+        win, t = self.seqs.last(rows, max(width, 2), self.shift[w])  # (B, width) <= max_len + 1
+        seq, targets = win[:, :-1], win[:, 1:]
+        targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
+        if self.prefixes:  # the window's last position is its one target (every window has >= 2 items)
+            targets[:, :-1] = 0  # (torch.where made a fresh tensor)
+            count = len(w)
+        return Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets,
+                     num_targets=int(count))
 
 
 class SessionParallel:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import torch
@@ -21,6 +24,19 @@ from recexp.eval.ranking import (
     target_ranks,
 )
 from recexp.models.base import SeqRecModel
+
+
+class Scored(NamedTuple):
+    """One scored evaluation batch: its index in ``EvalBatches.iterate``'s order, its example rows
+    (B,), the target's rank and ties (B,), whether the target repeats the history (B,), and the
+    top-K item ids (B, max K) when beyond-accuracy metrics are asked for."""
+
+    index: int
+    rows: torch.Tensor
+    rank: torch.Tensor
+    ties: torch.Tensor
+    repeats: torch.Tensor
+    top: torch.Tensor | None = None
 
 
 class FullRanking:
@@ -55,27 +71,51 @@ class FullRanking:
         """Metrics averaged over ``data`` (and a per-example table with ``per_user``). ``beyond=False``
         skips the beyond-accuracy metrics (the trainer's per-epoch validation: they are
         descriptive, never used for selection, and their top-K lists double the cost)."""
+        return self.reduce(data, self.score(model, data, beyond), per_user, beyond)
+
+    @torch.no_grad()
+    def score(self, model: SeqRecModel, data: EvalBatches, beyond: bool = True,
+              pick: Callable[[int], bool] | None = None) -> Iterator[Scored]:
+        """The ranking work, batch by batch (``data.iterate``'s order): each example's rank, ties,
+        repeat flag and, with beyond-accuracy metrics, its top-K list. ``pick(i)``: score batch
+        ``i`` only when true (a process's share of a distributed evaluation); the per-example
+        results do not depend on which other batches are scored."""
         was_training = model.training
         model.eval()
+        block = self.item_block or block_for(data.device)
+        top_k = bool(beyond and self.beyond and self.item_counts is not None)
+        scores = ItemScores(model)  # the item table's blocks, prepared once for the whole pass
+        try:
+            for i, (rows, batch, targets) in enumerate(data.iterate(self.batch_size, positions_for(data.device))):
+                if pick is not None and not pick(i):
+                    continue
+                h = model.query(batch)  # (B, D)
+                # the full history is excluded from the ranking, not just the model's input window
+                excluded = (Excluded(*data.hist.flat_members(rows), len(rows))
+                            if self.mask_history != "none" else None)
+                rank, ties = target_ranks(model, h, targets, excluded, block,  # streamed over item blocks
+                                          rows=rows_for(data.device), scores=scores)
+                top = streamed_topk(model, h, max(self.ks), excluded, block, scores)[1] if top_k else None
+                yield Scored(i, rows, rank, ties, data.repeats(rows), top)  # rep: the target repeats history
+        finally:
+            model.train(was_training)
+
+    def reduce(self, data: EvalBatches, scored: Iterable[Scored], per_user: bool = False, beyond: bool = True
+               ) -> tuple[dict[str, float], pd.DataFrame | None]:
+        """The metrics of ``scored`` (every batch of ``data``, in batch order): per-example values
+        summed batch by batch, then divided once -- a distributed evaluation that gathers the
+        batches of every process gives the single-process figures to the last digit."""
         sums: dict[str, torch.Tensor] = {}
         split = RepeatSplit()
         ranks, tied, order, extra, repeats = [], [], [], [], []
-        block = self.item_block or block_for(data.device)
         acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
                if beyond and self.beyond and self.item_counts is not None else None)
-        scores = ItemScores(model)  # the item table's blocks, prepared once for the whole pass
-        for rows, batch, targets in data.iterate(self.batch_size, positions_for(data.device)):
-            h = model.query(batch)  # (B, D)
-            # the full history is excluded from the ranking, not just the model's input window
-            excluded = (Excluded(*data.hist.flat_members(rows), len(rows))
-                        if self.mask_history != "none" else None)
-            rank, ties = target_ranks(model, h, targets, excluded, block,  # streamed over item blocks
-                                      rows=rows_for(data.device), scores=scores)
+        for part in scored:
+            rows, rank, ties, rep = part.rows, part.rank, part.ties, part.repeats
             values = all_metrics(rank, self.ks, self.metrics, ties)
-            rep = data.repeats(rows)  # (B,) the target repeats an item of the history
             split.add(values, rep)
             if acc is not None:  # top-K lists on the device: (B, max K)
-                values |= acc.per_example(streamed_topk(model, h, max(self.ks), excluded, block, scores)[1])
+                values |= acc.per_example(part.top)
             for key, v in values.items():
                 sums[key] = sums.get(key, 0) + v.sum()
             if per_user:
@@ -84,7 +124,6 @@ class FullRanking:
                 order.append(rows)
                 repeats.append(rep)
                 extra.append({k: v for k, v in values.items() if k.split("_")[0] in self.beyond})
-        model.train(was_training)
         n = max(len(data), 1)
         means = {k: float(v) / n for k, v in sums.items()}  # one sync per metric, at the end
         means |= split.means(sums, len(data))

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from recexp.errors import ConfigError, UserError
 from recexp.record import tag
 from recexp.record.tracker import MlflowTracker, Tracker
+from recexp.runtime.distributed import RankFailed
 from recexp.runtime.faults import close_run, disk_error
 
 
@@ -39,7 +40,7 @@ def failure_reason(exc: BaseException) -> str:
     """The ``recexp.error`` tag: a user error's own line, else the exception type and message."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (Ctrl-C)" if not exc.args else f"interrupted ({exc.args[0]})"
-    if isinstance(exc, UserError):
+    if isinstance(exc, UserError | RankFailed):  # RankFailed: another process's one line
         return str(exc)[:5000]
     return f"{type(exc).__name__}: {exc}"[:5000]
 

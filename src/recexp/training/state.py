@@ -46,13 +46,14 @@ class TrainingState:
         return global_generator(self.sample_gen.device)
 
     def save(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             config: dict[str, Any]) -> Path:
+             config: dict[str, Any], **extra: Any) -> Path:
+        """``extra``: more entries (a distributed job's ``rng_ranks``, :mod:`recexp.training.ddp`)."""
         s = self.stopper
         return checkpoint.save_resumable(path, model=model, optimizer=optimizer, epoch=self.epoch,
                                          best_model=self.best_model, best_score=s.best_score,
                                          best_epoch=s.best_epoch, bad_evals=s.bad_evals, history=self.history,
                                          stopped_early=self.stopped_early,
-                                         generators=(self.shuffle_gen, self.sample_gen), config=config)
+                                         generators=(self.shuffle_gen, self.sample_gen), config=config, **extra)
 
     def restore(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 device: torch.device) -> bool:

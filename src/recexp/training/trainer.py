@@ -19,9 +19,10 @@ from rich.console import Console
 from recexp.data.batches import Batch, EvalBatches, SessionParallel, TrainWindows
 from recexp.data.seqs import SplitData
 from recexp.errors import ConfigError, NonFiniteLoss
+from recexp.runtime.distributed import World
 from recexp.runtime.precision import native_bf16
 from recexp.runtime.terminal import batches as with_progress
-from recexp.training import checkpoint
+from recexp.training import checkpoint, ddp
 from recexp.training.contracts import Evaluator, Loss, Model, Sampler, TrainBatches
 from recexp.training.state import TrainingState
 
@@ -85,11 +86,12 @@ class Trainer:
                  monitor: str = "ndcg_10", eval_every: int = 1, window_mode: str = "all",
                  amp: bool = True, progress: bool = True, log_every: int = 50,
                  checkpoint_every: int = 1, compile: bool = False, min_steps_per_epoch: int = 0,
-                 cpu_amp: bool = False) -> None:
+                 cpu_amp: bool = False, num_processes: int = 1) -> None:
         for key, value, kind in (("max_epochs", max_epochs, int), ("batch_size", batch_size, int),
                                  ("lr", lr, float), ("weight_decay", weight_decay, float),
                                  ("patience", patience, int), ("eval_every", eval_every, int),
-                                 ("min_steps_per_epoch", min_steps_per_epoch, int)):
+                                 ("min_steps_per_epoch", min_steps_per_epoch, int),
+                                 ("num_processes", num_processes, int)):
             if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
                 raise ConfigError(f"trainer.{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
         if grad_clip is not None and not isinstance(grad_clip, int | float):
@@ -104,13 +106,18 @@ class Trainer:
         self.checkpoint_every = checkpoint_every  # epochs between resumable ``last.pt`` files; 0: never
         self.compile = compile
         self.min_steps_per_epoch = int(min_steps_per_epoch)
+        # processes of a data-parallel job (started by recexp.jobs.launch, or torchrun's); fit's
+        # ``world`` says which one this is; None: a single process
+        self.num_processes = int(num_processes)
+        self.world: World | None = None
+        self._ddp_step: Callable[..., torch.Tensor] | None = None
         self.console = Console(stderr=True)
 
     def fit(self, model: Model, loss: Loss, sampler: Sampler | None, data: SplitData,
             evaluator: Evaluator, max_len: int, device: torch.device, *, seed: int = 0,
             on_epoch: EpochCallback | None = None, ckpt_dir: Path | None = None,
             config: dict | None = None, resume_from: Path | None = None,
-            batches: TrainBatches | None = None) -> FitResult:
+            batches: TrainBatches | None = None, world: World | None = None) -> FitResult:
         model.fit(data)  # count-based models learn here; a no-op for gradient models
         valid = EvalBatches(data.valid, max_len, device)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -121,6 +128,9 @@ class Trainer:
         # session-parallel batches are lanes (a model setting), not windows: never resized
         batch_size = (self.batch_size if isinstance(batches, SessionParallel)
                       else fit_batch_size(self.batch_size, len(batches), self.min_steps_per_epoch))
+        if world is not None:  # batch_size is the global batch: each step every rank gets a share
+            batch_size, self.progress = max(batch_size, world.size), self.progress and world.main
+        self.world, writes = world, ckpt_dir is not None and (world is None or world.main)
         if self.compile:
             # compiles __call__ (training forward) in place: state_dict keys stay unprefixed;
             # dynamic: batch widths vary with length bucketing
@@ -129,10 +139,14 @@ class Trainer:
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay,
                                 fused=device.type in ("cpu", "cuda"))
         state = TrainingState.fresh(self.patience, seed, device)
+        ddp.seed_ranks(state, seed, world)
         if resume_from is not None and state.restore(resume_from, model, opt, device):
+            ddp.restore_rank(state, resume_from, seed, world)
             # continue exactly where the killed job's last full epoch ended
             if self.progress:
                 self.console.print(f"resumed from {resume_from} after epoch {state.epoch}")
+        self._ddp_step = (ddp.step(model, loss, sampler, training_loss, world, batches, state, batch_size)
+                          if world is not None else None)
         config = config or {}
         epoch = state.epoch
         try:
@@ -145,7 +159,7 @@ class Trainer:
                     metrics |= self.validate(model, evaluator, valid)
                     if state.stopper.update(epoch, metrics[f"valid/{self.monitor}"]):
                         state.best_model = copy.deepcopy(model.state_dict())
-                        if ckpt_dir is not None:
+                        if writes:
                             checkpoint.save(ckpt_dir / "best.pt", model=state.best_model, epoch=epoch,
                                             best_score=state.stopper.best_score, config=config)
                 state.history.append(metrics)
@@ -158,11 +172,14 @@ class Trainer:
                 # epoch killed between the two is logged twice, with the same step)
                 if ckpt_dir is not None and self.checkpoint_every > 0 and (
                         epoch % self.checkpoint_every == 0 or state.stopped_early):
-                    state.save(ckpt_dir / "last.pt", model, opt, config)
+                    if world is None:
+                        state.save(ckpt_dir / "last.pt", model, opt, config)
+                    else:  # every rank's random streams, gathered; rank 0 writes
+                        ddp.save_last(state, ckpt_dir / "last.pt" if writes else None, model, opt, config, world)
                 if state.stopped_early:
                     break
         except KeyboardInterrupt:
-            if ckpt_dir is not None and not (ckpt_dir / "last.pt").is_file():
+            if writes and not (ckpt_dir / "last.pt").is_file():
                 # mid-epoch state: kept for inspection, but never resumed from (resumable=False)
                 checkpoint.save(ckpt_dir / "last.pt", model=model.state_dict(), optimizer=opt.state_dict(),
                                 epoch=epoch, best_score=state.stopper.best_score, config=config,
@@ -189,10 +206,12 @@ class Trainer:
         model.train()
         total = torch.zeros((), device=device)
         steps = 0
-        for batch in with_progress(batches.iterate(batch_size, state.shuffle_gen, shuffle=True),
+        world, step = self.world, self._ddp_step or training_loss
+        shard = {} if world is None else {"shard": (world.rank, world.size)}  # this rank's share of each batch
+        for batch in with_progress(batches.iterate(batch_size, state.shuffle_gen, shuffle=True, **shard),
                                    math.ceil(len(batches) / batch_size), epoch, self.progress):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                value = training_loss(model, loss, sampler, batch, state.sample_gen, state.mask_gen)
+                value = step(model, loss, sampler, batch, state.sample_gen, state.mask_gen)
             opt.zero_grad(set_to_none=True)
             value.backward()
             if self.grad_clip:
@@ -200,7 +219,7 @@ class Trainer:
             opt.step()
             total += value.detach()
             steps += 1
-        mean_loss = float(total) / max(steps, 1)  # one host sync per epoch
+        mean_loss = ddp.mean_loss(total, steps, world)  # one host sync per epoch (over every rank)
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"training loss became {mean_loss} at epoch {epoch} "
                                 f"(lower trainer.lr={self.lr} or set trainer.grad_clip)")
@@ -213,7 +232,7 @@ class Trainer:
     def validate(self, model: Model, evaluator: Evaluator, valid: EvalBatches) -> dict[str, float]:
         """``valid/*`` metrics (no beyond-accuracy lists: they never select anything)."""
         t0 = time.perf_counter()
-        vm, _ = evaluator.evaluate(model, valid, beyond=False)
+        vm, _ = ddp.evaluate(evaluator, model, valid, self.world, beyond=False)  # the same on every rank
         return {"valid/eval_s": time.perf_counter() - t0} | {f"valid/{k}": v for k, v in vm.items()}
 
     def _evaluate_only(self, model: Model, evaluator: Evaluator, valid: EvalBatches,
