@@ -20,6 +20,8 @@ from recexp.record import sweep_report as report
 from recexp.record import tag
 from recexp.record.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
 
+LAST: dict[str, Any] = {}  # the last sweep of this process: {"failed": [...]}, read by cli.hydra_job
+
 
 class SweepCallback(Callback):
     def __init__(self) -> None:
@@ -27,6 +29,8 @@ class SweepCallback(Callback):
         self.uri: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        LAST.clear()
+        report.start_tally(config.paths.runs_dir)
         if config.tracking.get("backend", "mlflow") != "mlflow":
             return
         from mlflow.tracking import MlflowClient
@@ -60,21 +64,27 @@ class SweepCallback(Callback):
         os.environ[SWEEP_ENV] = sweep_id
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        LAST["failed"] = failed = report.end_tally()
         if self.parent_id is None:
+            report.print_failed(failed)
             return
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(self.uri)
         exp = client.get_run(self.parent_id).info.experiment_id
-        children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=5000)
+        children = report.latest_per_job(
+            client.search_runs([exp], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=5000))
         sweep_id = os.environ.get(SWEEP_ENV, "")
         skipped = [r for r in report.skipped_runs(client, [exp], sweep_id)
                    if r.info.run_id not in {c.info.run_id for c in children}]
         states = [c.info.status for c in children + skipped]
         client.set_tag(self.parent_id, tag.JOBS_SKIPPED, str(len(skipped)))
         report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri)
+        report.print_failed(failed)
         client.set_tag(self.parent_id, tag.JOBS, str(len(states)))
         client.set_tag(self.parent_id, tag.JOBS_FAILED, str(sum(s != "FINISHED" for s in states)))
+        if failed:
+            client.set_tag(self.parent_id, tag.ERROR, report.failed_line(failed)[:5000])
         client.set_terminated(self.parent_id, "FINISHED" if all(s == "FINISHED" for s in states) else "FAILED")
         os.environ.pop(PARENT_ENV, None)
         os.environ.pop(SWEEP_ENV, None)
