@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -18,7 +20,16 @@ from omegaconf import DictConfig, OmegaConf
 from recexp.errors import UserError
 from recexp.record import sweep_report as report
 from recexp.record import tag
+from recexp.record.resume import scheduler_job
 from recexp.record.store import PARENT_ENV, SWEEP_ENV, ensure_experiment, tracking_uri
+
+
+def liveness() -> dict[str, str]:
+    """The sweep process's host, pid and heartbeat: a job that finds it gone closes the parent run
+    (``record.resume.close_dead_runs``); its jobs keep the heartbeat fresh."""
+    return {tag.HOST: socket.gethostname(), tag.PID: str(os.getpid()), tag.HEARTBEAT: f"{time.time():.0f}",
+            tag.SCHEDULER_JOB: scheduler_job()}
+
 
 LAST: dict[str, Any] = {}  # the last sweep of this process: {"failed": [...]}, read by cli.hydra_job
 
@@ -54,11 +65,13 @@ class SweepCallback(Callback):
             self.parent_id = earlier[0].info.run_id
             sweep_id = earlier[0].data.tags.get(tag.SWEEP_ID) or uuid.uuid4().hex[:12]
             client.update_run(self.parent_id, status="RUNNING")
+            for k, v in liveness().items():  # this process now: not the dead one of the earlier sweep
+                client.set_tag(self.parent_id, k, v)
             client.set_tag(self.parent_id, tag.RERUNS, str(int(earlier[0].data.tags.get(tag.RERUNS, "0")) + 1))
         else:
             sweep_id = os.environ.get(SWEEP_ENV) or uuid.uuid4().hex[:12]
             tags = {tag.SWEEP_ID: sweep_id, tag.SWEEP_OVERRIDES: overrides, tag.SWEEP_KEY: key,
-                    tag.ROLE: "sweep", tag.NOTE: str(config.get("hypothesis") or "")}
+                    tag.ROLE: "sweep", tag.NOTE: str(config.get("hypothesis") or ""), **liveness()}
             self.parent_id = client.create_run(exp_id, run_name=f"sweep-{sweep_id}", tags=tags).info.run_id
         os.environ[PARENT_ENV] = self.parent_id
         os.environ[SWEEP_ENV] = sweep_id
