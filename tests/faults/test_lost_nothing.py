@@ -142,8 +142,10 @@ def test_crashing_sweep_jobs_fail_alone_and_are_counted(tmp_runs):
     args = ["-m", "model=pop", "model._target_=builtins.dict,recexp.models.pop.Pop", "seed=-1,1", *SMALL]
     r = subprocess.run(cli_cmd(args), capture_output=True, text=True, env=env_for(tmp_runs), timeout=600)
     out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-3000:]
-    assert "Traceback" not in out
+    assert r.returncode == 1, out[-3000:]  # every job ran; the exit status says some failed
+    assert "Traceback" not in out and r.stderr.rstrip().splitlines()[-1].startswith("error: 3 jobs of the sweep failed")
+    listed = next(ln for ln in out.splitlines() if ln.startswith("failed: 3 jobs of the sweep failed"))
+    assert "#0 (" in listed and "#1 (" in listed and "#2 (" in listed and "AttributeError" in listed
     _, runs = all_runs(tmp_runs)
     parents, jobs = split_runs(runs)
     assert len(parents) == 1 and len(jobs) == 4

@@ -50,7 +50,8 @@ def test_jobs_that_raise_fail_alone_with_the_reason(tmp_runs):
     # lr=1e30 without clipping: NaN loss; monitor=nosuch_10: a bad config value. 1 of 4 jobs is sound.
     r = cli(["-m", "trainer.lr=0.001,1e30", "trainer.monitor=ndcg_10,nosuch_10", "loss=bce",
              "trainer.grad_clip=null", "trainer.batch_size=16", *SMALL], tmp_runs)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert r.returncode == 1, (r.stdout + r.stderr)[-3000:]  # the sweep went on, and says it failed
+    assert "error: 3 jobs of the sweep failed (#1, #2, #3; listed above)" in r.stderr
     _, runs = all_runs(tmp_runs)
     parents, jobs = split_runs(runs)
     assert len(jobs) == 4

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from recexp.analysis.records import load_records, merge, rows_from_records, save_records, store_runs
 from recexp.analysis.settings import Row, mean_spread, preset_params, runs_of
+from recexp.analysis.targets import load_targets
 from recexp.errors import UserError
 from recexp.record import tag
 
@@ -208,18 +209,6 @@ def parser() -> argparse.ArgumentParser:
                    help="YAML: per dataset ndcg_10 / hr_10 / published; adds a met-or-missed line per dataset")
     return p
 
-def load_targets(path: Path) -> dict:
-    from omegaconf import OmegaConf
-
-    try:
-        data = OmegaConf.to_container(OmegaConf.load(path))
-    except Exception as exc:  # a missing or malformed file: one line naming it
-        raise UserError(f"--targets {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"--targets {path}: expected a mapping of dataset -> {{ndcg_10, hr_10, published}}")
-    return data
-
-
 BEGIN, END = "<!-- recexp results: begin -->", "<!-- recexp results: end -->"
 
 
@@ -254,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recexp results: error: --records {args.records}: no such file", file=sys.stderr)
         return 2
     try:
+        targets = load_targets(args.targets) if args.targets else None  # a bad file: before any store is read
         saved = load_records(args.records) if args.records else []
         if args.experiment:  # the selection applies to saved records too
             saved = [r for r in saved if r.get("experiment") in args.experiment]
@@ -261,7 +251,6 @@ def main(argv: list[str] | None = None) -> int:
         use_store = not args.records_only and (has_store or not args.records)
         fresh = store_runs(uri, args.experiment, args.filter_string, bool(args.records)) if use_store else []
         records = merge(saved, fresh)
-        targets = load_targets(args.targets) if args.targets else None
         rows = rows_from_records(records)
         if args.summary:
             settings = {ds: preset_params(best_preset_name(ds)) for ds in sorted({r.dataset for r in rows})}

@@ -1,7 +1,8 @@
 """The one Hydra task wrapper every Hydra verb (train, pretrain) runs its job through: quiet
 library loggers, a GPU per parallel job, one-line errors for user mistakes (exit 2; NaN for a
 sweep, which goes on, with the job's run FAILED and the reason recorded), an internal error of a
-sweep job kept to that job, exit 130 on Ctrl-C, and the optimized metric returned for sweepers."""
+sweep job kept to that job, exit 1 after a sweep in which any job failed (the failed jobs listed),
+exit 130 on Ctrl-C, and the optimized metric returned for sweepers."""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def job_label() -> str:
 def sweep_job_failed(cfg: DictConfig, out: Path, reason: str) -> float:
     """The job's child run FAILED with ``reason`` (created when the job failed before it had one)."""
     from recexp.record.failed import record_failed_job
+    from recexp.record.sweep_report import note_failed
 
+    note_failed(reason)  # the sweep's exit status counts it, whatever the store does
     try:
         record_failed_job(cfg, out, reason)
     except Exception as exc:  # the store itself is the problem: the sweep's end reports it
@@ -140,6 +143,16 @@ def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) 
 
         given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+") == "paths.runs_dir"]
         console.print(runs_dir_line(given[-1] if given else None), soft_wrap=True, highlight=False, markup=False)
+    from recexp.record import tag
+    from recexp.record.callback import LAST
+
+    LAST.clear()
     sys.argv = [prog, *argv]
     hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)()
+    if LAST.get("failed"):  # Hydra returns normally after a multirun, whatever its jobs did
+        failed = LAST["failed"]
+        print(f"error: {len(failed)} job{'s' * (len(failed) > 1)} of the sweep failed "
+              f"({', '.join('#' + str(f.get(tag.JOB, '?')) for f in failed)}; listed above): exit status 1",
+              file=sys.stderr)
+        return 1
     return 0

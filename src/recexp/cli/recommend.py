@@ -63,14 +63,31 @@ def read_users(args: argparse.Namespace) -> list[str] | None:
     return users if (args.users is not None or args.users_file is not None) else None
 
 
+def check_options(args: argparse.Namespace) -> list[str] | None:
+    """Every option checked before the model is loaded; returns the users asked for (None: all)."""
+    if args.k < 1:
+        raise ConfigError(f"--k={args.k}: must be at least 1")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size={args.batch_size}: must be at least 1")
+    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--out {args.out}: expected a .csv or .parquet file name")
+    if args.out is not None and args.out.is_dir():
+        raise ConfigError(f"--out {args.out}: is a folder; give a file name ending in .csv or .parquet")
+    if args.history is not None and not args.history.replace(",", " ").split():
+        raise ConfigError(f"--history {args.history!r}: no item id in it")
+    users = read_users(args)
+    if users is not None and not users:  # --users "" or an empty --users-file: not "every user"
+        given = f"--users-file {args.users_file}" if args.users_file is not None else f"--users {' '.join(args.users)!r}"
+        raise ConfigError(f"{given}: no user id given (leave the option out for every user)")
+    return users
+
+
 def recommend(args: argparse.Namespace):  # noqa: ANN201 (a pandas DataFrame; pandas is imported lazily)
     from recexp.serving.bundle import load
     from recexp.serving.recommend import Recommender
     from recexp.training.parts import resolve_device
 
-    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"--out {args.out}: expected a .csv or .parquet file name")
-    users = read_users(args)
+    users = check_options(args)
     rec = Recommender(load(resolve_source(args.source, args.tracking_uri), resolve_device(args.device)))
     if args.history is not None and users is None:
         return rec.for_histories([args.history.replace(",", " ").split()], args.k, args.keep_history,
@@ -88,10 +105,16 @@ def main(argv: list[str]) -> int:
         return 2
     if args.out is None:
         top.to_csv(sys.stdout, index=False, float_format="%.6g")
-    elif args.out.suffix == ".csv":
-        top.to_csv(args.out, index=False)
-    else:
-        top.to_parquet(args.out, index=False)
-    if args.out is not None:
-        print(f"{len(top)} recommendations for {top['user'].nunique()} users -> {args.out}", file=sys.stderr)
+        return 0
+    try:  # a missing folder is made, as for `recexp results --out`
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.out.suffix == ".csv":
+            top.to_csv(args.out, index=False)
+        else:
+            top.to_parquet(args.out, index=False)
+    except OSError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] --out {escape(str(args.out))}: cannot write it "
+                                   f"({escape(exc.strerror or str(exc))})", soft_wrap=True)
+        return 2
+    print(f"{len(top)} recommendations for {top['user'].nunique()} users -> {args.out}", file=sys.stderr)
     return 0

@@ -4,11 +4,14 @@ to put the files."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from recexp.errors import DataError
@@ -22,6 +25,22 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+@contextmanager
+def leaves_no_folders(folder: Path) -> Iterator[None]:
+    """On failure, remove the folders (empty ones, deepest first) that the block was about to
+    create under ``folder``'s first existing ancestor: a failed download leaves nothing behind."""
+    made = [p for p in [folder, *folder.parents] if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:  # not empty (another process put a file there) or already gone: keep it
+                break
+        raise
+
+
 def fetch(url: str, dest: Path, sha256: str | None, *, allow_unverified: bool = False,
           timeout: float = 30.0) -> Path:
     """Download ``url`` to ``dest`` (atomically) and verify its SHA-256."""
@@ -30,23 +49,27 @@ def fetch(url: str, dest: Path, sha256: str | None, *, allow_unverified: bool = 
             f"{dest}: not found locally and no SHA-256 is pinned for {url}; put the file there, "
             "or set dataset.download.allow_unverified=true to download it unchecked"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                shutil.copyfileobj(resp, tmp)
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    with leaves_no_folders(dest.parent):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
+            tmp_path = Path(tmp.name)
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resp:
+                    shutil.copyfileobj(resp, tmp)
+            except BaseException as exc:  # a network error, a full disk, Ctrl-C: no .part left
+                tmp.close()
+                tmp_path.unlink(missing_ok=True)
+                if not isinstance(exc, urllib.error.URLError | OSError | http.client.HTTPException | ValueError):
+                    raise
+                raise DataError(
+                    f"{dest}: not found locally and download from {url} failed ({exc}); "
+                    f"place the file at {dest} or set RECEXP_DATA_DIR / data_dir= to a folder holding it"
+                ) from None
+        digest = sha256_of(tmp_path)
+        if sha256 is not None and digest != sha256:
             tmp_path.unlink(missing_ok=True)
-            raise DataError(
-                f"{dest}: not found locally and download from {url} failed ({exc}); "
-                f"place the file at {dest} or set RECEXP_DATA_DIR / data_dir= to a folder holding it"
-            ) from None
-    digest = sha256_of(tmp_path)
-    if sha256 is not None and digest != sha256:
-        tmp_path.unlink(missing_ok=True)
-        raise DataError(f"{url}: SHA-256 mismatch (expected {sha256}, got {digest}); file discarded")
-    tmp_path.replace(dest)
+            raise DataError(f"{url}: SHA-256 mismatch (expected {sha256}, got {digest}); file discarded")
+        tmp_path.replace(dest)
     return dest
 
 
@@ -92,15 +115,17 @@ def ensure_file(data_dir: Path, rel_path: str, download: dict | None,
     else:
         fetch(url, archive, download.get("sha256"), allow_unverified=bool(download.get("allow_unverified")))
     if member:
+        tmp = target.with_name(f".{target.name}.part")
         try:
-            with zipfile.ZipFile(archive) as zf, zf.open(member) as src:
+            with leaves_no_folders(target.parent), zipfile.ZipFile(archive) as zf, zf.open(member) as src:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.part")
                 with tmp.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
                 tmp.replace(target)
         except (zipfile.BadZipFile, KeyError) as exc:
             raise DataError(f"{archive}: cannot extract {member} ({exc})") from None
+        finally:
+            tmp.unlink(missing_ok=True)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(archive, target)

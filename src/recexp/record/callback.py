@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -18,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from recexp.errors import UserError
 from recexp.record import sweep_report as report
 from recexp.record import tag
+from recexp.record.resume import scheduler_job
 from recexp.record.store import PARENT_ENV, SWEEP_ENV, SWEPT_ENV, ensure_experiment, tracking_uri
 from recexp.record.ui_view import landing_url, ui_base, write_view
 
@@ -36,12 +39,24 @@ def swept_keys(config: DictConfig) -> list[str]:
     return list(dict.fromkeys([*keys, *(str(k) for k in space)]))
 
 
+def liveness() -> dict[str, str]:
+    """The sweep process's host, pid and heartbeat: a job that finds it gone closes the parent run
+    (``record.resume.close_dead_runs``); its jobs keep the heartbeat fresh."""
+    return {tag.HOST: socket.gethostname(), tag.PID: str(os.getpid()), tag.HEARTBEAT: f"{time.time():.0f}",
+            tag.SCHEDULER_JOB: scheduler_job()}
+
+
+LAST: dict[str, Any] = {}  # the last sweep of this process: {"failed": [...]}, read by cli.hydra_job
+
+
 class SweepCallback(Callback):
     def __init__(self) -> None:
         self.parent_id: str | None = None
         self.uri: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        LAST.clear()
+        report.start_tally(config.paths.runs_dir)
         if config.tracking.get("backend", "mlflow") != "mlflow":
             return
         from mlflow.tracking import MlflowClient
@@ -65,11 +80,13 @@ class SweepCallback(Callback):
             self.parent_id = earlier[0].info.run_id
             sweep_id = earlier[0].data.tags.get(tag.SWEEP_ID) or uuid.uuid4().hex[:12]
             client.update_run(self.parent_id, status="RUNNING")
+            for k, v in liveness().items():  # this process now: not the dead one of the earlier sweep
+                client.set_tag(self.parent_id, k, v)
             client.set_tag(self.parent_id, tag.RERUNS, str(int(earlier[0].data.tags.get(tag.RERUNS, "0")) + 1))
         else:
             sweep_id = os.environ.get(SWEEP_ENV) or uuid.uuid4().hex[:12]
             tags = {tag.SWEEP_ID: sweep_id, tag.SWEEP_OVERRIDES: overrides, tag.SWEEP_KEY: key,
-                    tag.ROLE: "sweep", tag.NOTE: str(config.get("hypothesis") or "")}
+                    tag.ROLE: "sweep", tag.NOTE: str(config.get("hypothesis") or ""), **liveness()}
             self.parent_id = client.create_run(exp_id, run_name=f"sweep-{sweep_id}", tags=tags).info.run_id
         swept = swept_keys(config)
         client.set_tag(self.parent_id, tag.SWEPT, " ".join(swept))
@@ -79,13 +96,16 @@ class SweepCallback(Callback):
         os.environ[SWEPT_ENV] = " ".join(swept)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        LAST["failed"] = failed = report.end_tally()
         if self.parent_id is None:
+            report.print_failed(failed)
             return
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(self.uri)
         exp = client.get_run(self.parent_id).info.experiment_id
-        children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=5000)
+        children = report.latest_per_job(
+            client.search_runs([exp], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=5000))
         sweep_id = os.environ.get(SWEEP_ENV, "")
         skipped = [r for r in report.skipped_runs(client, [exp], sweep_id)
                    if r.info.run_id not in {c.info.run_id for c in children}]
@@ -99,8 +119,11 @@ class SweepCallback(Callback):
         where = f"MLflow: {landing_url(ui_base(self.uri), exp)}" + ("" if self.uri.startswith("http") else
                                                                      " (serve it with `recexp ui`)")
         report.print_summary(children, skipped, sweep_id, str(config.optimized_metric), self.uri, swept, where)
+        report.print_failed(failed)
         client.set_tag(self.parent_id, tag.JOBS, str(len(states)))
         client.set_tag(self.parent_id, tag.JOBS_FAILED, str(sum(s != "FINISHED" for s in states)))
+        if failed:
+            client.set_tag(self.parent_id, tag.ERROR, report.failed_line(failed)[:5000])
         client.set_terminated(self.parent_id, "FINISHED" if all(s == "FINISHED" for s in states) else "FAILED")
         for env in (PARENT_ENV, SWEEP_ENV, SWEPT_ENV):
             os.environ.pop(env, None)

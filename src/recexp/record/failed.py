@@ -31,8 +31,10 @@ def record_failed_job(cfg: DictConfig, output_dir: Path, reason: str) -> str | N
                                max_results=1)
     if found:
         return found[0].info.run_id
+    from recexp.record.sweep_report import job_info
+
     tags = {"mlflow.parentRunId": parent, tag.OUTPUT_DIR: out, tag.ERROR: reason[:5000],
-            tag.SWEEP_ID: os.environ.get(SWEEP_ENV, "")}
+            tag.SWEEP_ID: os.environ.get(SWEEP_ENV, ""), **job_info()}  # its job number and overrides
     run = client.create_run(exp_id, run_name=f"failed-{output_dir.name}", tags=tags)
     try:  # the same params as a job that got further, so the sweep's runs compare side by side
         values = OmegaConf.to_container(cfg, resolve=True)

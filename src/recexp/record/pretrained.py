@@ -6,7 +6,6 @@ plain containers only, no arbitrary pickle execution).
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
@@ -42,11 +41,13 @@ def load_pretrained(model: torch.nn.Module, ref: str, fingerprint: str, *, track
     path, run_id = resolve(ref, tracking_uri, runs_dir)
     try:
         ckpt = checkpoint.load(path)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        # a corrupt file, or one holding objects weights_only refuses to unpickle
-        raise ConfigError(f"model.pretrained={ref}: cannot load {path} safely ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:200]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
+    except Exception as exc:  # garbage bytes fail in any of torch's readers (KeyError,
+        # UnpicklingError, RuntimeError, EOFError, ...): whatever it raised, the file is not a checkpoint
+        first = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+        raise ConfigError(f"model.pretrained={ref}: {path} is not a readable torch checkpoint "
+                          f"({type(exc).__name__}{': ' + first if first else ''})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND or not isinstance(ckpt.get("model"), dict) \
+            or not all(isinstance(v, torch.Tensor) for v in ckpt["model"].values()):
         raise ConfigError(f"model.pretrained={ref}: {path} is not a `recexp pretrain` checkpoint")
     if ckpt.get("fingerprint") and fingerprint and ckpt["fingerprint"] != fingerprint:
         raise ConfigError(f"model.pretrained={ref}: pre-trained on dataset {ckpt.get('dataset')!r} "

@@ -17,6 +17,8 @@ from pathlib import Path
 from recexp.record import tag
 
 log = logging.getLogger("recexp")
+
+
 def scheduler_job() -> str:
     if os.environ.get("SLURM_ARRAY_JOB_ID"):
         return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
@@ -52,6 +54,40 @@ def is_stale(tags: dict[str, str], stale_after_s: float) -> bool:
         return not pid_alive(int(tags[tag.PID]))
     beat = float(tags.get(tag.HEARTBEAT) or 0)
     return time.time() - beat > stale_after_s
+
+
+def death(tags: dict[str, str], stale_after_s: float) -> str | None:
+    """Why a RUNNING run's job is surely gone (None: it may be alive, or it carries no liveness
+    tags to tell). Stricter than :func:`is_stale`: its scheduler rule (a requeued job finding its
+    own id) would call the live siblings of a job array dead."""
+    if not tags.get(tag.HOST):
+        return None
+    if tags[tag.HOST] == socket.gethostname() and tags.get(tag.PID, "").isdigit():
+        return None if pid_alive(int(tags[tag.PID])) else f"its process {tags[tag.PID]} on this host is gone"
+    beat = float(tags.get(tag.HEARTBEAT) or 0)
+    if time.time() - beat > stale_after_s:
+        return f"no heartbeat from {tags[tag.HOST]} for {time.time() - beat:.0f} s (tracking.stale_after_s={stale_after_s:g})"
+    return None
+
+
+def close_dead_runs(client, stale_after_s: float, keep: str | None = None) -> list[str]:
+    """Mark KILLED, with the reason, every RUNNING run of the store whose job died (a job of a
+    sweep that was killed, the sweep's parent itself): done by the start of any job, so a dead
+    run does not wait for a rerun of its own config to stop looking alive. Returns their ids."""
+    exps = [e.experiment_id for e in client.search_experiments()]
+    if not exps:
+        return []
+    closed = []
+    for r in client.search_runs(exps, "attributes.status = 'RUNNING'", max_results=5000):
+        why = None if r.info.run_id == keep else death(r.data.tags, stale_after_s)
+        if why is None:
+            continue
+        client.set_tag(r.info.run_id, tag.ERROR, f"its job died ({why}); closed by a later job")
+        client.set_terminated(r.info.run_id, "KILLED")
+        closed.append(r.info.run_id)
+    if closed:
+        log.warning("warning: %d run(s) whose job died marked KILLED: %s", len(closed), ", ".join(closed))
+    return closed
 
 
 @dataclass

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -19,6 +22,7 @@ from recexp.record import tag
 from recexp.runtime.terminal import compact
 
 IN_SWEEP = tag.IN_SWEEP_PREFIX  # + sweep id: a FINISHED run an identical job of that sweep reused
+FAILED_ENV = "RECEXP_SWEEP_FAILED_FILE"  # where this sweep's failed jobs write one line each
 
 
 def job_info() -> dict[str, str]:
@@ -45,6 +49,15 @@ def attach_skipped(uri: str, run_id: str, sweep_id: str) -> None:
 def skipped_runs(client: Any, experiment_ids: list[str], sweep_id: str) -> list[Any]:
     """FINISHED runs that jobs of ``sweep_id`` reused instead of training again."""
     return client.search_runs(experiment_ids, f"tags.`{IN_SWEEP}{sweep_id}` != ''", max_results=5000)
+
+
+def latest_per_job(children: list[Any]) -> list[Any]:
+    """A rerun of a sweep continues its parent run: of the runs one job (its overrides) left under
+    it, the newest is the job's outcome (a job that failed before and finished now is finished)."""
+    latest: dict[str, Any] = {}
+    for r in sorted(children, key=lambda r: r.info.start_time or 0):
+        latest[r.data.tags.get(tag.OVERRIDES) or r.info.run_id] = r
+    return list(latest.values())
 
 
 def swept_only(overrides: list[str] | str, swept: list[str]) -> str:
@@ -90,6 +103,50 @@ def table(job_rows: list[dict[str, Any]], metric: str, sweep_id: str) -> Table:
         v = r["metric"]
         t.add_row(str(r["job"]), Text(r["overrides"]), r["status"], "—" if math.isnan(v) else f"{v:.4f}", r["what"])
     return t
+
+
+def start_tally(runs_dir: str | Path) -> None:
+    """A file the jobs of the starting sweep note their failures in (one JSON line each): what
+    the sweep's exit status is decided from, with any launcher and any tracking backend."""
+    folder = Path(runs_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".sweep-failed-", suffix=".jsonl", dir=folder)
+    os.close(fd)
+    os.environ[FAILED_ENV] = str(Path(name).resolve())
+
+
+def note_failed(reason: str) -> None:
+    """Called by a failed job of a sweep (in the launcher's worker): one line in the tally."""
+    name = os.environ.get(FAILED_ENV)
+    if not name:
+        return
+    line = json.dumps({**job_info(), "reason": (reason.splitlines() or [""])[0][:500]}) + "\n"
+    with open(name, "a", encoding="utf-8") as fh:  # one short append: parallel jobs do not interleave
+        fh.write(line)
+
+
+def end_tally() -> list[dict[str, str]]:
+    """This sweep's failed jobs, in job order; the tally file is removed."""
+    name = os.environ.pop(FAILED_ENV, None)
+    if not name or not Path(name).is_file():
+        return []
+    lines = Path(name).read_text(encoding="utf-8").splitlines()
+    Path(name).unlink(missing_ok=True)
+    failed = [json.loads(ln) for ln in lines if ln.strip()]
+    return sorted(failed, key=lambda f: int(f.get(tag.JOB, "0")) if str(f.get(tag.JOB, "")).isdigit() else 10**9)
+
+
+def failed_line(failed: list[dict[str, str]]) -> str:
+    """``2 jobs failed: #1 (seed=abc): <reason>; #3 (...): ...``"""
+    jobs = "; ".join(f"#{f.get(tag.JOB, '?')} ({f.get(tag.OVERRIDES, '')}): {f['reason']}" for f in failed)
+    return f"{len(failed)} job{'s' * (len(failed) > 1)} of the sweep failed: {jobs}"
+
+
+def print_failed(failed: list[dict[str, str]]) -> None:
+    if failed:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"failed: {failed_line(failed)}", soft_wrap=True, markup=False, highlight=False)
 
 
 def print_summary(children: list[Any], skipped: list[Any], sweep_id: str, metric: str, uri: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from recexp.record import tag
-from recexp.record.resume import Previous, find_previous
+from recexp.record.resume import Previous, close_dead_runs, find_previous
 from recexp.record.store import (
     PARENT_ENV,
     SWEEP_ENV,
@@ -18,6 +19,8 @@ from recexp.record.store import (
     ensure_experiment,
     tracking_uri,
 )
+
+log = logging.getLogger("recexp")
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -69,6 +72,7 @@ class MlflowTracker(Tracker):
         self.stale_after_s = stale_after_s
         self._active = False
         self._exp_id: str | None = None
+        self._logged: set[tuple[str, int]] = set()  # (key, step) already in the run: each logged once
         check_server(self.uri)  # a down server is one line at job start, before any work
 
     def _experiment_id(self) -> str:
@@ -104,11 +108,13 @@ class MlflowTracker(Tracker):
         import mlflow
 
         exp_id = self._experiment_id()
+        self._close_dead_runs(keep=resume_run_id)
         tags = {**tags, tag.GIT_COMMIT: git_commit()}
         if resume_run_id:  # the same run goes on: its params, parent and earlier epochs stay as they are
             run = mlflow.start_run(run_id=resume_run_id)
             self.run_id = run.info.run_id
             self._active = True
+            self._logged = self._points(resume_run_id)
             mlflow.set_tags(tags)
             return
         parent = os.environ.get(PARENT_ENV)
@@ -123,10 +129,34 @@ class MlflowTracker(Tracker):
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
             mlflow.log_params(dict(items[i : i + 100]))
 
+    def _close_dead_runs(self, keep: str | None) -> None:
+        """Any job's start closes the store's runs whose job died (:func:`close_dead_runs`): a
+        courtesy to the record, so a failure here is a warning, never this job's failure."""
+        from mlflow.tracking import MlflowClient
+
+        try:
+            close_dead_runs(MlflowClient(self.uri), self.stale_after_s, keep)
+        except Exception as exc:  # a busy store: the next job start tries again
+            log.warning("warning: could not close the runs of dead jobs (%s: %s)", type(exc).__name__,
+                        str(exc).splitlines()[0][:200] if str(exc) else "")
+
+    def _points(self, run_id: str) -> set[tuple[str, int]]:
+        """Every (metric, step) a resumed run already holds: a job killed after it logged them
+        (an epoch before its checkpoint, the final metrics before the run closed) logs none twice."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        return {(key, m.step) for key in client.get_run(run_id).data.metrics
+                for m in client.get_metric_history(run_id, key)}
+
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         import mlflow
 
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+        at = 0 if step is None else int(step)  # MLflow's own default step
+        new = {k: float(v) for k, v in metrics.items() if (k, at) not in self._logged}
+        if new:
+            mlflow.log_metrics(new, step=at)
+            self._logged |= {(k, at) for k in new}
 
     def log_params(self, params: dict[str, object]) -> None:
         import mlflow
@@ -139,8 +169,14 @@ class MlflowTracker(Tracker):
         mlflow.set_tags(tags)
 
     def heartbeat(self) -> None:
-        """Proof of life for :func:`recexp.record.resume.is_stale` on other hosts (cluster jobs)."""
-        self.set_tags({tag.HEARTBEAT: f"{time.time():.0f}"})
+        """Proof of life for :func:`recexp.record.resume.is_stale` on other hosts (cluster jobs),
+        for this run and for the sweep it belongs to (whose process may sit on another host)."""
+        now = f"{time.time():.0f}"
+        self.set_tags({tag.HEARTBEAT: now})
+        if os.environ.get(PARENT_ENV):
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(self.uri).set_tag(os.environ[PARENT_ENV], tag.HEARTBEAT, now)
 
     def log_artifact(self, path: Path, subdir: str | None = None) -> None:
         import mlflow

@@ -39,8 +39,8 @@ class Recommender:
             out[j] = idx
         return out
 
-    def users(self, users: Sequence[str]) -> np.ndarray:
-        return self._ids(self.user_index, users, "user")
+    def users(self, users: Sequence[str], prefix: str = "") -> np.ndarray:
+        return self._ids(self.user_index, users, "user", prefix)
 
     def items(self, items: Sequence[str], where: str = "history") -> np.ndarray:
         return self._ids(self.item_index, items, "item", f"{where}: ")
@@ -85,8 +85,10 @@ class Recommender:
 
     @torch.no_grad()
     def _topk(self, seqs: Seqs, names: np.ndarray, k: int, keep_history: bool, batch_size: int) -> pd.DataFrame:
-        if int(k) < 1:
-            raise UserError(f"--k={k}: must be at least 1")
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise UserError(f"k={k!r}: must be a whole number, at least 1")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+            raise UserError(f"batch_size={batch_size!r}: must be a whole number, at least 1")
         k = min(int(k), self.model.num_items)
         dev = DeviceSeqs(seqs, self.device)
         block = block_for(self.device)

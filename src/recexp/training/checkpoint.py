@@ -11,18 +11,37 @@ from typing import Any
 import torch
 
 
+class _Sink:
+    """The file torch writes to, keeping the OSError of a failed write: torch's zip writer turns it
+    into an opaque ``RuntimeError: ... unexpected pos``, which hides a full disk."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
 def save(path: Path, **state: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    sink = None
     try:
-        # through a Python file: a full disk is then OSError(ENOSPC), not torch's opaque
-        # "unexpected pos" RuntimeError
         with open(tmp, "wb") as fh:
-            torch.save(state, fh)
+            sink = _Sink(fh)
+            torch.save(state, sink)
     except BaseException as exc:  # a full disk or Ctrl-C mid-write: no orphan .tmp left behind
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not exc.filename:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        cause = sink.error if sink is not None and sink.error is not None and not isinstance(exc, OSError) else exc
+        if isinstance(cause, OSError):  # named after the checkpoint, not the temp file
+            raise OSError(cause.errno, cause.strerror or str(cause), str(path)) from None
         raise
     tmp.replace(path)  # atomic: a kill mid-write never leaves a corrupt checkpoint
     return path
