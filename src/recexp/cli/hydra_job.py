@@ -142,7 +142,8 @@ def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) 
         from recexp.record.store import runs_dir_line
 
         given = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+") == "paths.runs_dir"]
-        console.print(runs_dir_line(given[-1] if given else None), soft_wrap=True, highlight=False, markup=False)
+        # stdout: information, not a diagnostic (stderr stays one line for an error)
+        print(runs_dir_line(given[-1] if given else None), flush=True)
     from recexp.record import tag
     from recexp.record.callback import LAST
 
