@@ -82,6 +82,7 @@ def test_every_field_is_typed_and_checked(tmp_path: Path, text: str, expected: s
 
 
 def test_few_seeds_and_other_metrics_when_asked(tmp_path: Path) -> None:
+    assert spec.load(write(tmp_path, GOOD.replace("seeds: 3\n", ""))).seeds == [1, 2, 3]  # the default
     h = spec.load(write(tmp_path, GOOD.replace("seeds: 3", "seeds: 1") + "allow_few_seeds: true\nmetric: hr_20\n"))
     assert h.seeds == [1] and h.metric == "hr_20"
     sampled = GOOD.replace("device=cpu]", "device=cpu, eval=sampled]")

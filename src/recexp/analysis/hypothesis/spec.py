@@ -126,7 +126,7 @@ class Spec(BaseModel):
     direction: Literal[tuple(DIRECTIONS)] = "greater"  # type: ignore[valid-type]
     alpha: float = Field(0.05, gt=0, lt=0.5)
     smallest_effect: float = Field(0.0, ge=0, allow_inf_nan=False)  # the direction gives the sign
-    seeds: int | list[int] = 3
+    seeds: int | list[int] = Field(3, validate_default=True)  # 3: seeds 1, 2, 3
     allow_few_seeds: bool = False
     budget: Budget = Budget()
 
