@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recexp.cli.recommend import main as recommend_main
 from recexp.errors import UserError
@@ -116,6 +119,27 @@ def test_bad_requests_answer_400_in_one_line(app, body, expected):
 def test_malformed_bodies_answer_400_without_a_stack_trace(app, body):
     status, text = post(app, body)
     assert status == 400 and "stack_trace" not in json.loads(text) and "\n" not in text
+
+
+_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-5, 200), st.floats(allow_nan=False, allow_infinity=False),
+                   st.sampled_from(["1", "2", "5", "", "maybe", "true", "1 2", "nobody"]), st.text(max_size=5),
+                   st.lists(st.one_of(st.sampled_from(["1", "2", "3"]), st.integers(-2, 50), st.none()), max_size=3),
+                   st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+_ROW = st.dictionaries(st.sampled_from(["user", "history", "k", "keep_history", "extra"]), _VALUE, max_size=4)
+
+
+@settings(max_examples=int(os.environ.get("RECEXP_PROPERTY_EXAMPLES", "40")), deadline=None)
+@given(rows=st.lists(_ROW, max_size=3))
+def test_any_request_is_200_or_a_one_line_400(app, rows):
+    """Generated requests: a valid one is answered, any other is 400 with one line, never a 500."""
+    status, text = post(app, json.dumps({"dataframe_records": rows}).encode())
+    assert status in (200, 400), text
+    body = json.loads(text)
+    if status == 400:
+        assert "stack_trace" not in body and "\n" not in body["message"], body
+    else:
+        got = pd.DataFrame(body["predictions"])
+        assert len(rows) >= 1 and (got.empty or got["rank"].min() == 1)
 
 
 def test_predict_raises_a_user_error(job):

@@ -72,6 +72,8 @@ def test_one_line_errors_name_the_key(tmp_path: Path, text: str, key: str) -> No
     (GOOD + "metric: coverage_10\n", "metric='coverage_10'"),
     (GOOD.replace("{4: [model.dropout=0.3]}", "{5: [model.dropout=0.3]}"), "factor.overrides: 5 is not a level"),
     (GOOD.replace("key: model.num_blocks", "key: model.num_blokcs"), "do not compose"),
+    (GOOD.replace("levels: [2, 4]", "levels: [2, -4]").replace("4: [", "-4: ["),
+     "the runs of model.num_blocks=-4: model.num_blocks=-4: expected an integer >= 1"),
 ])
 def test_every_field_is_typed_and_checked(tmp_path: Path, text: str, expected: str) -> None:
     """Each bad value is one ConfigError line naming the file, the field and the value."""
@@ -82,6 +84,7 @@ def test_every_field_is_typed_and_checked(tmp_path: Path, text: str, expected: s
 
 
 def test_few_seeds_and_other_metrics_when_asked(tmp_path: Path) -> None:
+    assert spec.load(write(tmp_path, GOOD.replace("seeds: 3\n", ""))).seeds == [1, 2, 3]  # the default
     h = spec.load(write(tmp_path, GOOD.replace("seeds: 3", "seeds: 1") + "allow_few_seeds: true\nmetric: hr_20\n"))
     assert h.seeds == [1] and h.metric == "hr_20"
     sampled = GOOD.replace("device=cpu]", "device=cpu, eval=sampled]")

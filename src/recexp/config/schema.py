@@ -137,12 +137,14 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from None
 
 
-def _leaves(node: Any, prefix: str = ""):
-    if isinstance(node, dict):
+def _leaves(node: Any, prefix: str = "", is_value=lambda key: False):
+    """(key, value) of every leaf; a mapping where ``is_value(key)`` (a number is expected there)
+    is one value, so it is refused rather than walked into."""
+    if isinstance(node, dict) and not (prefix and is_value(prefix[:-1])):
         for k, v in node.items():
             if str(k).startswith("_"):
                 continue
-            yield from _leaves(v, f"{prefix}{k}.")
+            yield from _leaves(v, f"{prefix}{k}.", is_value)
     else:
         yield prefix[:-1], node
 
@@ -153,6 +155,8 @@ def check_value(key: str, value: Any, target: str | None = None) -> None:
         if key in NONEMPTY_LISTS and not value:
             raise ConfigError(f"{key}={value}: expected a non-empty list")
         elem = rule_for(f"{key}[]", target)
+        if elem is None and rule is not None:  # a number is expected here, not a list of them
+            raise ConfigError(f"{key}={value}: expected {rule.allowed()}, not a list")
         for v in value:
             if elem is not None and not elem.ok(v):
                 raise ConfigError(f"{key}={value}: every element must be {elem.allowed()}, got {v!r}")
@@ -170,10 +174,13 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     """Check every value; returns the resolved config (plain data)."""
     data = resolved(cfg)
     groups = {g: (data.get(g) or {}).get("_target_") if isinstance(data.get(g), dict) else None for g in data}
-    for key, value in _leaves(data):
+    def group(key: str) -> str | None:
+        return groups.get(key.split(".", 1)[0])
+
+    for key, value in _leaves(data, is_value=lambda k: rule_for(k, group(k)) is not None):
         if key.startswith("hydra."):
             continue
-        check_value(key, value, groups.get(key.split(".", 1)[0]))
+        check_value(key, value, group(key))
     _cross_checks(data)
     return data
 

@@ -126,7 +126,7 @@ class Spec(BaseModel):
     direction: Literal[tuple(DIRECTIONS)] = "greater"  # type: ignore[valid-type]
     alpha: float = Field(0.05, gt=0, lt=0.5)
     smallest_effect: float = Field(0.0, ge=0, allow_inf_nan=False)  # the direction gives the sign
-    seeds: int | list[int] = 3
+    seeds: int | list[int] = Field(3, validate_default=True)  # 3: seeds 1, 2, 3
     allow_few_seeds: bool = False
     budget: Budget = Budget()
 
@@ -215,6 +215,7 @@ def check_levels(h: Hypothesis) -> None:
     from hydra import compose, initialize_config_dir
 
     from recexp.config.compose import CONFIG_NAME, conf_dir
+    from recexp.config.schema import validate
 
     for level in h.all_levels():
         try:
@@ -223,6 +224,10 @@ def check_levels(h: Hypothesis) -> None:
         except Exception as exc:  # every composition error is the file's overrides here
             first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
             raise ConfigError(f"{h.path}: the runs of {h.key}={level} do not compose: {first}") from None
+        try:  # every value range-checked as `recexp train` will (lr=-1 is refused here, not mid-sweep)
+            validate(cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"{h.path}: the runs of {h.key}={level}: {exc}") from None
         columns = per_user_columns(cfg.eval)
         if h.metric not in columns:
             raise ConfigError(f"{h.path}: metric={h.metric!r}: not a per-user metric of {h.key}={level} "
