@@ -71,7 +71,7 @@ def test_rerun_of_a_sweep_skips_finished_jobs(tmp_runs):
     t0 = time.perf_counter()
     again = cli(args, tmp_runs)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert (again.stdout + again.stderr).count("already FINISHED with this config") == 2
+    assert (again.stdout + again.stderr).count("skipped: nothing trained: this config has FINISHED run") == 2
     _, runs = all_runs(tmp_runs)
     parents, jobs = split_runs(runs)
     assert len(parents) == 1 and parents[0].data.tags["recexp.reruns"] == "1"  # the same sweep went on
