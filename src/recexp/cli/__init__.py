@@ -21,7 +21,7 @@ from recexp.runtime.malloc import keep_freed_memory
 VERBS: dict[str, tuple[str, str]] = {
     "train": ("recexp.cli.train", "train and evaluate one run, or a sweep with -m (Hydra overrides: key=value)"),
     "pretrain": ("recexp.cli.pretrain", "self-supervised pre-training (S3Rec); its checkpoint is an MLflow artifact"),
-    "compare": ("recexp.cli.compare", "group tracked runs, compare them with paired statistical tests"),
+    "compare": ("recexp.cli.compare", "group tracked runs and judge them against a baseline (the verdict engine: seeds, users, smallest effect)"),
     "results": ("recexp.cli.results",
                 "the results tables (mean ± spread over seeds per setting) rebuilt from the MLflow store"),
     "evaluate": ("recexp.cli.evaluate",
