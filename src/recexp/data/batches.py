@@ -22,6 +22,7 @@ class Batch:
     targets: torch.Tensor | None = None  # (B, L) next item per position at training, 0 = none
     num_targets: int | None = None  # count of targets > 0 when known on the host (avoids a sync)
     reset: torch.Tensor | None = None  # (B, L) bool, session-parallel batches only: a new sequence starts
+    last_only: bool = False  # only the last position has a target (prefix windows)
 
 
 def pad_last(offsets: torch.Tensor, items: torch.Tensor, rows: torch.Tensor, length: int,
@@ -179,7 +180,7 @@ class TrainWindows:
             targets[:, :-1] = 0  # (torch.where made a fresh tensor)
             count = len(w)
         return Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets,
-                     num_targets=int(count))
+                     num_targets=int(count), last_only=self.prefixes)
 
 
 class SessionParallel:

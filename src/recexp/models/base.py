@@ -23,6 +23,9 @@ class SeqRecModel(nn.Module):
     supported_losses: tuple[str, ...] | None = None
     #: what ``loss=auto`` resolves to for this model (a file name in ``conf/loss``).
     default_loss: str = "ce"
+    #: :meth:`query` is ``forward(batch)[:, -1]`` computed for that position alone, with gradients:
+    #: batches whose only target is the last position (prefix windows) train through it
+    last_only_training: bool = False
 
     def __init__(self, num_items: int, num_users: int = 0) -> None:
         super().__init__()
@@ -45,6 +48,8 @@ class SeqRecModel(nn.Module):
         """
         if batch.targets is None:
             raise RuntimeError("train_inputs needs a training batch (targets=None)")
+        if batch.last_only and self.last_only_training:
+            return self.query(batch).unsqueeze(1), batch.targets[:, -1:]  # (B, 1, D), (B, 1)
         return self(batch), batch.targets
 
     def query(self, batch: Batch) -> torch.Tensor:

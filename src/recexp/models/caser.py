@@ -16,6 +16,7 @@ from torch import nn
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 from recexp.models.base import SeqRecModel
+from recexp.runtime.dropout import Dropout
 from recexp.runtime.gemm import Linear
 
 
@@ -33,7 +34,7 @@ class Caser(SeqRecModel):
         self.vertical = nn.Conv2d(1, num_vertical, (window, 1))
         self.horizontal = nn.ModuleList(nn.Conv2d(1, num_horizontal, (h, d)) for h in range(1, window + 1))
         self.fc = Linear(num_vertical * d + num_horizontal * window, d)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         out = 2 * d if use_user else d
         # output embeddings W' with the bias b' as one extra column: score = [q; 1] . [W'_i; b'_i]
         self.out_emb = nn.Embedding(num_items + 1, out + 1, padding_idx=0)

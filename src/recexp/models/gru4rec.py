@@ -17,6 +17,7 @@ from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 from recexp.models.base import SeqRecModel
 from recexp.models.rnn import left_align, restore
+from recexp.runtime.dropout import Dropout
 from recexp.runtime.gemm import Linear
 
 
@@ -38,10 +39,10 @@ class GRU4Rec(SeqRecModel):
         self._lanes: torch.Tensor | None = None  # (layers, B, H) hidden state carried between batches
         emb = embedding_size if embedding_size > 0 else hidden_size
         self.item_emb = nn.Embedding(num_items + 1, emb, padding_idx=0)
-        self.emb_drop = nn.Dropout(dropout_emb)
+        self.emb_drop = Dropout(dropout_emb)
         self.gru = nn.GRU(emb, hidden_size, num_layers, batch_first=True,
                           dropout=dropout_hidden if num_layers > 1 else 0.0)
-        self.out_drop = nn.Dropout(dropout_hidden)
+        self.out_drop = Dropout(dropout_hidden)
         self.proj = Linear(hidden_size, emb)  # hidden state -> item space
         nn.init.xavier_normal_(self.item_emb.weight)
         with torch.no_grad():

@@ -28,6 +28,7 @@ from torch import nn
 
 from recexp.errors import ConfigError
 from recexp.models.sasrec import POSITIONS, SASRec
+from recexp.runtime.dropout import Dropout
 from recexp.runtime.gemm import Linear
 
 
@@ -50,7 +51,7 @@ class HSTULayer(nn.Module):
         self.uvqk = Linear(dim, heads * (2 * v_dim + 2 * qk_dim), bias=False)  # f1
         self.out = Linear(heads * v_dim, dim)  # f2
         self.rab = nn.Parameter(torch.empty(max_len).normal_(0.0, 0.02))  # bias per distance i - j >= 0
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """x (B, L, D), mask (B, 1, L, L) True = may attend -> (B, Lq, D), Lq = 1 with ``last_only``."""

@@ -23,6 +23,7 @@ from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 from recexp.models.base import SeqRecModel
 from recexp.models.common import prev_items
+from recexp.runtime.dropout import Dropout
 
 
 class MovingAverage(SeqRecModel):
@@ -44,7 +45,7 @@ class MovingAverage(SeqRecModel):
         self.logits = nn.Parameter(torch.zeros(window)) if weights == "learned" else None
         self.in_emb = nn.Embedding(num_items + 1, hidden_size, padding_idx=0)
         self.out_emb = self.in_emb if tie_embeddings else nn.Embedding(num_items + 1, hidden_size)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         for emb in {self.in_emb, self.out_emb}:
             nn.init.normal_(emb.weight, std=hidden_size**-0.5)
         with torch.no_grad():

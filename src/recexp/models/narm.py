@@ -14,6 +14,7 @@ from torch import nn
 from recexp.data.batches import Batch
 from recexp.models.base import SeqRecModel
 from recexp.models.rnn import left_align, restore
+from recexp.runtime.dropout import Dropout
 from recexp.runtime.gemm import Linear
 
 
@@ -22,12 +23,12 @@ class NARM(SeqRecModel):
                  num_layers: int = 1, dropout_emb: float = 0.25, dropout_ct: float = 0.5) -> None:
         super().__init__(num_items, num_users)
         self.item_emb = nn.Embedding(num_items + 1, embedding_size, padding_idx=0)
-        self.emb_drop = nn.Dropout(dropout_emb)
+        self.emb_drop = Dropout(dropout_emb)
         self.gru = nn.GRU(embedding_size, hidden_size, num_layers, batch_first=True)
         self.a1 = Linear(hidden_size, hidden_size, bias=False)  # applied to the query state h_t
         self.a2 = Linear(hidden_size, hidden_size, bias=False)  # applied to each h_j
         self.v = Linear(hidden_size, 1, bias=False)
-        self.ct_drop = nn.Dropout(dropout_ct)
+        self.ct_drop = Dropout(dropout_ct)
         self.decoder = Linear(2 * hidden_size, embedding_size, bias=False)  # the bilinear B
         nn.init.xavier_normal_(self.item_emb.weight)
         with torch.no_grad():

@@ -19,6 +19,7 @@ from torch import nn
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 from recexp.models.base import SeqRecModel
+from recexp.runtime.dropout import Dropout, attention
 from recexp.runtime.gemm import Linear, linear
 
 
@@ -39,8 +40,7 @@ class SelfAttention(nn.Module):
             mask = mask[:, :, -1:]  # (B, 1, 1, L)
         else:
             q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = attention(q, k, v, mask, self.dropout, self.training)  # SDPA; CPU dropout from random words
         return self.out(y.transpose(1, 2).reshape(B, q.shape[2], D))
 
 
@@ -49,8 +49,8 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads, dropout)
-        self.ffn = nn.Sequential(Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), Linear(ffn_dim, dim))
-        self.drop = nn.Dropout(dropout)
+        self.ffn = nn.Sequential(Linear(dim, ffn_dim), nn.GELU(), Dropout(dropout), Linear(ffn_dim, dim))
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         y = self.drop(self.attn(self.ln1(x), mask, last_only))
@@ -65,7 +65,7 @@ class SwiGLU(nn.Module):
         super().__init__()
         self.w13 = Linear(dim, 2 * inner, bias=False)
         self.w2 = Linear(inner, dim, bias=False)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.w13(x).chunk(2, dim=-1)
@@ -82,7 +82,7 @@ class LiGRBlock(nn.Module):
         self.attn = SelfAttention(dim, heads, dropout)
         self.ffn = SwiGLU(dim, ffn_dim, dropout)
         self.gate1, self.gate2 = Linear(dim, dim), Linear(dim, dim)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         y = self.drop(self.attn(self.ln1(x), mask, last_only))
@@ -117,6 +117,7 @@ def attention_mask(seq: torch.Tensor, causal: bool) -> torch.Tensor:
 
 
 class SASRec(SeqRecModel):
+    last_only_training = True  # encode(last_only=True): the last block's query, attention and FFN for one position
     def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
                  num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.2,
                  causal: bool = True, extra_tokens: int = 0, block: str = "pre_ln", init: str = "xavier",
@@ -140,7 +141,7 @@ class SASRec(SeqRecModel):
         # extra_tokens: ids after num_items reserved for special tokens (BERT4Rec's [mask]).
         self.item_emb = nn.Embedding(num_items + 1 + extra_tokens, hidden_size, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len + 1, hidden_size)
-        self.emb_drop = nn.Dropout(dropout)
+        self.emb_drop = Dropout(dropout)
         self.blocks = nn.ModuleList(BLOCKS[block](hidden_size, num_heads, ffn_dim, dropout) for _ in range(num_blocks))
         # pre-LN blocks end with a LayerNorm; post-LN blocks end normalised, and RecBole's layout
         # normalises the embedding sum instead (LN(item + position), then dropout)

@@ -14,6 +14,7 @@ from recexp.errors import ConfigError
 SETTINGS: dict[str, tuple[str, ...]] = {
     "RECEXP_CPU_GEMM": ("auto", "blas"),  # recexp.runtime.gemm: fp32 products on CPU through oneDNN, or BLAS
     "RECEXP_MALLOC": ("keep", "default"),  # recexp.runtime.malloc: glibc keeps freed memory, or its defaults
+    "RECEXP_CPU_DROPOUT": ("auto", "torch"),  # recexp.runtime.dropout: CPU masks from random words, or bernoulli_
     # recexp.runtime.distributed: "always" runs trainer.num_processes=1 through the distributed path too (a
     # one-process group: DDP, NCCL and the gathered evaluation checked on a one-GPU machine)
     "RECEXP_DDP": ("auto", "always"),

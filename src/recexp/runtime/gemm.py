@@ -9,9 +9,10 @@ Inductor uses for frozen linear layers). Both are IEEE fp32 with fp32 accumulati
 size of 64 (scores, the CE's logits) the two gave bit-identical products here; longer inner sums
 may differ in the last bits, as between any two BLAS builds.
 
-:func:`linear` is ``F.linear`` with that route for CPU fp32 tensors, with autograd (the backward's
-two products go the same way). Everything else, and any process where the op is missing or
-disagrees with ``F.linear`` on a probe, keeps PyTorch's own path. ``RECEXP_CPU_GEMM=blas`` turns
+:func:`linear` is ``F.linear`` with that route for CPU fp32 tensors, with autograd (the input
+gradient goes the same way; the weight gradient, a sum over the rows, is faster with BLAS).
+Everything else, and any process where the op is missing or disagrees with ``F.linear`` on a
+probe, keeps PyTorch's own path. ``RECEXP_CPU_GEMM=blas`` turns
 the route off (A/B measurements; bench/bench_speed.py uses it for the before rows).
 """
 
@@ -78,7 +79,9 @@ class _Linear(torch.autograd.Function):
     def backward(ctx, gy: torch.Tensor):  # noqa: ANN001, ANN205
         x, w = ctx.saved_tensors
         gx = mm_nt(gy, w.T) if ctx.needs_input_grad[0] else None  # (M, N) @ (N, K)
-        gw = mm_nt(gy.T, x.T) if ctx.needs_input_grad[1] else None  # (N, M) @ (M, K)
+        # the weight's gradient sums over the M rows: there BLAS is the faster (one thread, every
+        # shape measured, e.g. 5.7 against 11.0 ms at M 12,800, N 256, K 64; docs/benchmarks.md)
+        gw = gy.T @ x if ctx.needs_input_grad[1] else None  # (N, M) @ (M, K)
         gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return gx, gw, gb
 

@@ -56,6 +56,9 @@ def training_loss(model: Model, loss: Loss, sampler: Sampler | None, batch: Batc
         flat = torch.nonzero_static((T > 0).flatten(), size=batch.num_targets).squeeze(1)  # (M,)
         h, pos = H.flatten(0, 1)[flat], T.flatten()[flat]  # (M, D), (M,)
         rows = torch.div(flat, T.shape[1], rounding_mode="floor")  # (M,)
+    elif batch.last_only and T.shape[1] == 1:  # every prefix window's last position is a target
+        h, pos = H[:, 0], T[:, 0]  # (B, D), (B,)
+        rows = torch.arange(T.shape[0], device=T.device)
     else:
         mask = T > 0
         h, pos = H[mask], T[mask]  # (M, D), (M,)
