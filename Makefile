@@ -10,7 +10,7 @@ HAS_GPU   := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/de
 ARGS      ?=
 PORT      ?= 5000
 
-.PHONY: install train test test-slow test-gpu test-browser lint ui bench clean mlflow-server mlflow-server-stop
+.PHONY: install train test test-slow test-gpu test-browser lint ui bench bench-ttq clean mlflow-server mlflow-server-stop
 
 install: $(STAMP)
 
@@ -57,6 +57,13 @@ mlflow-server-stop: install
 
 bench: install
 	$(BIN)/python bench/bench_speed.py $(ARGS)
+
+# time to RecBole's best SASRec validation NDCG@10 on Beauty (.0503, its epoch 11; history not
+# masked), both tools timed in this one run, one thread each (~13 min; needs RECEXP_DATA_DIR)
+bench-ttq: install        ## time-to-quality against RecBole (docs/benchmarks.md)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python bench/bench_speed.py --models sasrec --epochs 1 \
+		--ttq 0.0503 --ttq-epochs 16 --ttq-recbole-epochs 11 \
+		--overrides "trainer.window_mode=prefixes trainer.batch_size=256 model.dropout=0.3" $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
