@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from recexp.data.batches import Batch
+from recexp.models.narm import NARM
 from recexp.models.sasrec import SASRec
 from recexp.runtime import dropout as rd
 
@@ -52,3 +53,17 @@ def test_last_only_step_equals_the_full_forward_at_the_last_position() -> None:
     h_last, t_last = m.train_inputs(last)
     assert h_last.shape == (2, 1, 16) and torch.equal(t_last[:, 0], targets[:, -1])
     assert torch.allclose(h_last[:, 0], h_full[:, -1], atol=1e-5)
+
+
+def test_narm_last_position_query_equals_its_causal_pass() -> None:
+    torch.manual_seed(0)
+    m = NARM(num_items=30, embedding_size=8, hidden_size=12, dropout_emb=0.0, dropout_ct=0.0).eval()
+    seq = torch.tensor([[0, 0, 0, 4, 5, 6], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 9]])
+    targets = torch.zeros_like(seq)
+    targets[:, -1] = torch.tensor([7, 8, 2])
+    b = Batch(seq=seq, users=torch.tensor([1, 2, 3]), times=torch.zeros(3, 6), targets=targets, num_targets=3,
+              last_only=True)
+    h_last, t_last = m.train_inputs(b)
+    assert h_last.shape == (3, 1, 8) and torch.equal(t_last[:, 0], targets[:, -1])
+    assert torch.allclose(h_last[:, 0], m(b)[:, -1], atol=1e-6)
+    assert torch.allclose(m.query(b), m(b)[:, -1], atol=1e-6)

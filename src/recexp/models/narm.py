@@ -4,6 +4,8 @@ A GRU encodes the sequence. At step t the global encoder is the last hidden stat
 local encoder attends over h_1..h_t with weights a_tj = v^T sigmoid(A1 h_t + A2 h_j); the two
 are concatenated and a bilinear decoder B scores item i as emb_i^T B [c_g; c_l]. Every position
 gets its own query (each prefix is a training example), so the attention is causal: j <= t.
+:meth:`NARM.query` computes the last position's alone (evaluation, and training on prefix windows,
+``trainer.window_mode=prefixes``): its attention is (B, L) where the causal pass's is (B, L, L, H).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from recexp.runtime.gemm import Linear
 
 
 class NARM(SeqRecModel):
+    last_only_training = True  # prefix windows train through query(): one attention row per window
+
     def __init__(self, num_items: int, num_users: int = 0, embedding_size: int = 64, hidden_size: int = 100,
                  num_layers: int = 1, dropout_emb: float = 0.25, dropout_ct: float = 0.5) -> None:
         super().__init__(num_items, num_users)
@@ -44,6 +48,17 @@ class NARM(SeqRecModel):
         c_local = (e * keep) @ h  # (B, L, H): NARM's weights are not normalised (no softmax)
         c = self.ct_drop(torch.cat([h, c_local], -1))  # (B, L, 2H)
         return restore(self.decoder(c), back, batch.seq)  # (B, L, D)
+
+    def query(self, batch: Batch) -> torch.Tensor:
+        """The last position's query alone, (B, D): equal to ``forward(batch)[:, -1]`` (without
+        dropout) at 1/L of the attention's cost."""
+        seq, _ = left_align(batch.seq)  # (B, L) right-padded: the GRU reads no padding first
+        h, _ = self.gru(self.emb_drop(self.item_emb(seq)))  # (B, L, H)
+        last = ((seq > 0).sum(1) - 1).clamp(min=0)  # (B,) the last real step
+        ht = h[torch.arange(len(seq), device=seq.device), last]  # (B, H)
+        e = self.v(torch.sigmoid(self.a1(ht).unsqueeze(1) + self.a2(h))).squeeze(-1)  # (B, L)
+        c_local = ((e * (seq > 0)).unsqueeze(1) @ h).squeeze(1)  # (B, H), real keys only
+        return self.decoder(self.ct_drop(torch.cat([ht, c_local], -1)))  # (B, D)
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight
