@@ -183,3 +183,46 @@ def test_gradients_reach_every_part(name: str, names: list[str]):
     for n in names:
         g = params[n].grad
         assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, n
+
+
+# --- BSARec, filter_scope=window: the authors' code, written out here op by op --------------------
+
+def _authors_forward(m: BSARec, seq: torch.Tensor) -> torch.Tensor:
+    """The last position's output as github.com/yehjin-shin/BSARec computes it (dropout off):
+    left-pad to max_len, LN(item + position) at every position, additive -10000 masks, the
+    frequency filter over the whole padded window, alpha * filter + (1 - alpha) * attention."""
+    L, D = m.max_len, m.item_emb.weight.shape[1]
+    seq = torch.nn.functional.pad(seq, (L - seq.shape[1], 0))
+    ln = lambda z, mod: torch.nn.functional.layer_norm(z, (D,), mod.weight, mod.bias, mod.eps)  # noqa: E731
+    x = ln(m.item_emb.weight[seq] + m.pos_emb.weight[1 : L + 1], m.ln)
+    keep = torch.ones(L, L).tril().bool() & (seq > 0)[:, None, :]  # (B, Lq, Lk)
+    add = (~keep).float() * -10000.0
+    for blk in m.blocks:
+        H = blk.attn.heads
+        q, k, v = (x @ blk.attn.qkv.weight.T + blk.attn.qkv.bias).split(D, -1)
+        heads = lambda t: t.view(*t.shape[:2], H, D // H).transpose(1, 2)  # noqa: E731
+        s = heads(q) @ heads(k).transpose(-1, -2) / math.sqrt(D // H) + add[:, None]
+        y = (s.softmax(-1) @ heads(v)).transpose(1, 2).reshape(x.shape)
+        gsp = ln(x + y @ blk.attn.out.weight.T + blk.attn.out.bias, blk.ln1)
+        f = torch.fft.rfft(x, dim=1, norm="ortho")
+        f[:, m.c // 2 + 1 :] = 0
+        low = torch.fft.irfft(f, n=L, dim=1, norm="ortho")
+        dsp = ln(x + low + blk.filter.sqrt_beta**2 * (x - low), blk.ln_f)
+        h = m.alpha * dsp + (1 - m.alpha) * gsp
+        x = ln(h + blk.ffn(h), blk.ln2)
+    return x[:, -1]
+
+
+def test_window_scope_is_the_authors_forward_and_needs_prefix_training():
+    m = _model("bsarec", filter_scope="window")
+    seq = torch.tensor([[3, 4, 5], [0, 9, 2]])
+    assert torch.allclose(m.query(_batch(seq)), _authors_forward(m, seq), atol=1e-5)
+    assert torch.allclose(m(_batch(seq))[:, -1], _authors_forward(m, seq), atol=1e-5)
+    # padding is part of the model here: the prefix scope's output differs
+    prefix = _model("bsarec")
+    assert not torch.allclose(prefix.query(_batch(seq)), m.query(_batch(seq)), atol=1e-3)
+    m.check_training("prefixes")
+    with pytest.raises(ConfigError, match="trainer.window_mode=prefixes"):
+        m.check_training("all")
+    with pytest.raises(ConfigError, match="model.filter_scope='fft'"):
+        BSARec(num_items=N, filter_scope="fft")

@@ -35,6 +35,9 @@ class SeqRecModel(nn.Module):
     def fit(self, data: SplitData) -> None:
         """Count-based models learn here, from ``data.train`` only."""
 
+    def check_training(self, window_mode: str) -> None:
+        """Refuse (a ConfigError) a ``trainer.window_mode`` this model cannot be trained on."""
+
     def forward(self, batch: Batch) -> torch.Tensor:
         """Query vectors per position, (B, L, D); position t may only use items <= t."""
         raise NotImplementedError

@@ -23,6 +23,12 @@ Ambiguities, and how reading the paper and the authors' code settled them:
   filter on the unpadded sequence. The prefix filters are one precomputed (max_len, max_len) table.
 * Layout as the code: LN(item + position) then dropout, N(0, 0.02) init, no sqrt(d) scaling
   (SASRec's ``block=post_ln init=normal emb_scale=false``); beta ("sqrt_beta") drawn from N(0, 1).
+
+``filter_scope=window`` is the authors' code instead, quirks included: every input is left-padded
+to ``max_len``; padding positions keep LN(position embedding) (not zeroed) and, their keys all
+masked by an additive -10000, attend to every position (a softmax of equally shifted scores); the
+filter runs over the whole padded window. Position t's filter then sees items after t, so only the
+last position may be trained: it needs ``trainer.window_mode=prefixes`` (refused otherwise).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import torch
 from torch import nn
 
 from recexp.errors import ConfigError
-from recexp.models.sasrec import PostLNBlock, SASRec
+from recexp.models.sasrec import PostLNBlock, SASRec, attention_mask
 from recexp.runtime.gemm import Linear
 
 
@@ -81,12 +87,29 @@ class PrefixFrequencyFilter(nn.Module):
         return low + self.sqrt_beta**2 * (x[:, L - Lq :] - low)
 
 
+class WindowFrequencyFilter(nn.Module):
+    """The authors' code: low + beta^2 (x - low) over the whole (padded) window, not causal."""
+
+    def __init__(self, dim: int, c: int) -> None:
+        super().__init__()
+        self.sqrt_beta = nn.Parameter(torch.randn(dim))  # (D,)
+        self.c = c
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """x (B, L, D) -> (B, Lq, D), Lq = 1 with ``last_only``; ``mask`` is not used."""
+        out = frequency_filter(x, self.c, self.sqrt_beta)
+        return out[:, -1:] if last_only else out
+
+
+SCOPES = ("prefix", "window")
+
+
 class BSARecBlock(PostLNBlock):
     def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float, alpha: float, max_len: int,
-                 c: int) -> None:
+                 c: int, scope: str = "prefix") -> None:
         super().__init__(dim, heads, ffn_dim, dropout)
         self.ffn = nn.Sequential(Linear(dim, ffn_dim), nn.GELU(), Linear(ffn_dim, dim))  # the code's: no inner dropout
-        self.filter = PrefixFrequencyFilter(dim, max_len, c)
+        self.filter = PrefixFrequencyFilter(dim, max_len, c) if scope == "prefix" else WindowFrequencyFilter(dim, c)
         self.ln_f = nn.LayerNorm(dim)
         self.alpha = alpha
 
@@ -103,7 +126,9 @@ class BSARec(SASRec):
 
     def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
                  num_blocks: int = 2, num_heads: int = 1, ffn_dim: int = 256, dropout: float = 0.5,
-                 alpha: float = 0.7, c: int = 5) -> None:
+                 alpha: float = 0.7, c: int = 5, filter_scope: str = "prefix") -> None:
+        if filter_scope not in SCOPES:
+            raise ConfigError(f"model.filter_scope={filter_scope!r}: expected one of {', '.join(SCOPES)}")
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"model.alpha={alpha}: expected a weight in [0, 1]")
         if c < 1:
@@ -111,7 +136,25 @@ class BSARec(SASRec):
         super().__init__(num_items, num_users, max_len=max_len, hidden_size=hidden_size, num_blocks=num_blocks,
                          num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout, causal=True, block="post_ln",
                          init="normal", emb_scale=False, positions="from_end")
-        self.alpha, self.c = alpha, c
-        self.blocks = nn.ModuleList(BSARecBlock(hidden_size, num_heads, ffn_dim, dropout, alpha, max_len, c)
+        self.alpha, self.c, self.filter_scope = alpha, c, filter_scope
+        self.blocks = nn.ModuleList(BSARecBlock(hidden_size, num_heads, ffn_dim, dropout, alpha, max_len, c, filter_scope)
                                     for _ in range(num_blocks))
         self.reset_parameters()
+
+    def check_training(self, window_mode: str) -> None:
+        if self.filter_scope == "window" and window_mode != "prefixes":
+            raise ConfigError(f"model.filter_scope=window filters the whole window, so only its last position may "
+                              f"be trained: use trainer.window_mode=prefixes (got {window_mode})")
+
+    def encode(self, seq: torch.Tensor, last_only: bool = False, causal: bool | None = None) -> torch.Tensor:
+        if self.filter_scope == "prefix":
+            return super().encode(seq, last_only, causal)
+        L = seq.shape[1]
+        seq = nn.functional.pad(seq, (self.max_len - L, 0)) if L < self.max_len else seq[:, -self.max_len:]
+        pos = torch.arange(1, self.max_len + 1, device=seq.device)
+        x = self.emb_drop(self.ln(self.item_emb(seq) + self.pos_emb(pos)))  # padding positions kept
+        # a padding query's keys are all masked in the code, i.e. none are: it attends to every position
+        mask = attention_mask(seq, True) | (seq == 0).view(*seq.shape, 1).unsqueeze(1)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, last_only and i == len(self.blocks) - 1)
+        return x[:, -1:] if last_only else x[:, -L:]

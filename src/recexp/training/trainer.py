@@ -127,6 +127,8 @@ class Trainer:
         if not model.trainable or not params or self.max_epochs <= 0:
             return self._evaluate_only(model, evaluator, valid, on_epoch)
         self._check_setup(evaluator, loss, sampler, data, device)
+        if hasattr(model, "check_training"):
+            model.check_training(self.window_mode)
         batches = batches if batches is not None else TrainWindows(data.train, max_len, device, self.window_mode)
         # session-parallel batches are lanes (a model setting), not windows: never resized
         batch_size = (self.batch_size if isinstance(batches, SessionParallel)
