@@ -226,3 +226,22 @@ def test_window_scope_is_the_authors_forward_and_needs_prefix_training():
         m.check_training("all")
     with pytest.raises(ConfigError, match="model.filter_scope='fft'"):
         BSARec(num_items=N, filter_scope="fft")
+
+
+def test_padded_scope_is_the_window_low_pass_of_zero_padding_and_causal():
+    f = PrefixFrequencyFilter(2, max_len=6, c=3, padded=True)
+    with torch.no_grad():
+        f.sqrt_beta.zero_()  # low pass only
+    seq = torch.tensor([[0, 0, 1, 2, 3, 4]])
+    x = torch.cat([torch.full((1, 2, 2), 9.0), X], 1)  # padding values must not count
+    out = f(x, attention_mask(seq, True))
+    zero_padded = torch.cat([torch.zeros(1, 2, 2), X], 1)
+    for t in range(2, 6):  # position t = the last of a 6-wide window of zeros then items 0..t
+        window = torch.cat([torch.zeros(1, 5 - t, 2), zero_padded[:, : t + 1]], 1)
+        assert torch.allclose(out[:, t], low_pass(window, 3)[:, -1], atol=1e-5)
+    m = _model("bsarec", filter_scope="padded")
+    changed = SEQ.clone()
+    changed[0, 5] = 20
+    a, b = m(_batch(SEQ)), m(_batch(changed))
+    assert torch.allclose(a[0, :5], b[0, :5], atol=1e-6) and not torch.allclose(a[0, 5:], b[0, 5:])
+    m.check_training("all")  # causal: every position may be trained

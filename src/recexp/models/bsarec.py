@@ -24,6 +24,9 @@ Ambiguities, and how reading the paper and the authors' code settled them:
 * Layout as the code: LN(item + position) then dropout, N(0, 0.02) init, no sqrt(d) scaling
   (SASRec's ``block=post_ln init=normal emb_scale=false``); beta ("sqrt_beta") drawn from N(0, 1).
 
+``filter_scope=padded`` keeps causality but filters as the code does on a real sequence: position t
+is read as the last position of a ``max_len`` window ending at t, its padding counted as zeros (a
+fixed causal kernel over lags: the code's broad window low pass, at the cost of the prefix scope).
 ``filter_scope=window`` is the authors' code instead, quirks included: every input is left-padded
 to ``max_len``; padding positions keep LN(position embedding) (not zeroed) and, their keys all
 masked by an additive -10000, attend to every position (a softmax of equally shifted scores); the
@@ -64,13 +67,21 @@ def prefix_low_pass_table(max_len: int, c: int) -> torch.Tensor:
     return table.float()
 
 
+def padded_low_pass_table(max_len: int, c: int) -> torch.Tensor:
+    """(max_len, max_len), every row the same: column k = weight of the item k steps back in the
+    low pass of a zero-padded ``max_len`` window, read at its last position (padding adds zeros)."""
+    kernel = low_pass(torch.eye(max_len, dtype=torch.float64).unsqueeze(0), c)[0][max_len - 1].flip(0)
+    return kernel.expand(max_len, max_len).contiguous().float()
+
+
 class PrefixFrequencyFilter(nn.Module):
     """low + beta^2 (x - low) where position t's low pass covers only the keys ``mask`` lets it see."""
 
-    def __init__(self, dim: int, max_len: int, c: int) -> None:
+    def __init__(self, dim: int, max_len: int, c: int, padded: bool = False) -> None:
         super().__init__()
         self.sqrt_beta = nn.Parameter(torch.randn(dim))  # (D,); 1-D: SASRec's init leaves it as drawn
-        self.register_buffer("table", prefix_low_pass_table(max_len, c), persistent=False)
+        table = padded_low_pass_table(max_len, c) if padded else prefix_low_pass_table(max_len, c)
+        self.register_buffer("table", table, persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """x (B, L, D), mask (B, 1, L, L) causal + padding -> (B, Lq, D), Lq = 1 with ``last_only``."""
@@ -101,7 +112,7 @@ class WindowFrequencyFilter(nn.Module):
         return out[:, -1:] if last_only else out
 
 
-SCOPES = ("prefix", "window")
+SCOPES = ("prefix", "padded", "window")
 
 
 class BSARecBlock(PostLNBlock):
@@ -109,7 +120,8 @@ class BSARecBlock(PostLNBlock):
                  c: int, scope: str = "prefix") -> None:
         super().__init__(dim, heads, ffn_dim, dropout)
         self.ffn = nn.Sequential(Linear(dim, ffn_dim), nn.GELU(), Linear(ffn_dim, dim))  # the code's: no inner dropout
-        self.filter = PrefixFrequencyFilter(dim, max_len, c) if scope == "prefix" else WindowFrequencyFilter(dim, c)
+        self.filter = (WindowFrequencyFilter(dim, c) if scope == "window"
+                       else PrefixFrequencyFilter(dim, max_len, c, padded=scope == "padded"))
         self.ln_f = nn.LayerNorm(dim)
         self.alpha = alpha
 
@@ -147,7 +159,7 @@ class BSARec(SASRec):
                               f"be trained: use trainer.window_mode=prefixes (got {window_mode})")
 
     def encode(self, seq: torch.Tensor, last_only: bool = False, causal: bool | None = None) -> torch.Tensor:
-        if self.filter_scope == "prefix":
+        if self.filter_scope != "window":
             return super().encode(seq, last_only, causal)
         L = seq.shape[1]
         seq = nn.functional.pad(seq, (self.max_len - L, 0)) if L < self.max_len else seq[:, -self.max_len:]
