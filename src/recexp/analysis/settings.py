@@ -25,7 +25,8 @@ def is_setting_key(key: str) -> bool:
 # had that value.
 ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"), ("sasrec.SASRec", "model.init", "xavier"),
               ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"),
-              ("", "trainer.cpu_amp", "False"), ("bsarec.BSARec", "model.filter_scope", "prefix"))  # fp32 steps on CPU: all that existed before the key
+              ("", "trainer.cpu_amp", "False"),  # fp32 steps on CPU: all that existed before the key
+              ("bsarec.BSARec", "model.filter_scope", "prefix"))  # each prefix filtered alone: before 2026-12-05
 
 # import paths of plug-ins that moved (2026-12-04, the package's layers): a run recorded with the old
 # path ran the same class
