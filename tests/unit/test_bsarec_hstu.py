@@ -200,7 +200,7 @@ def _authors_forward(m: BSARec, seq: torch.Tensor) -> torch.Tensor:
     for blk in m.blocks:
         H = blk.attn.heads
         q, k, v = (x @ blk.attn.qkv.weight.T + blk.attn.qkv.bias).split(D, -1)
-        heads = lambda t: t.view(*t.shape[:2], H, D // H).transpose(1, 2)  # noqa: E731
+        heads = lambda t, H=H: t.view(*t.shape[:2], H, D // H).transpose(1, 2)  # noqa: E731
         s = heads(q) @ heads(k).transpose(-1, -2) / math.sqrt(D // H) + add[:, None]
         y = (s.softmax(-1) @ heads(v)).transpose(1, 2).reshape(x.shape)
         gsp = ln(x + y @ blk.attn.out.weight.T + blk.attn.out.bias, blk.ln1)

@@ -12,7 +12,8 @@ from recexp.analysis.settings import mean_spread
 
 
 def _run(client, exp: str, *, dataset: str, model: str, loss: str, seed: int, ndcg: float, hr: float,
-         best: int, epoch_s: list[float], preset: str = "", lr: str = "0.001", status: str = "FINISHED") -> None:
+         best: int, epoch_s: list[float], preset: str = "", lr: str = "0.001", status: str = "FINISHED",
+         valid: list[float] | None = None) -> None:
     tags = {"recexp.dataset": dataset, "recexp.model": model, "recexp.loss": loss, "recexp.sampler": "none",
             "recexp.preset": preset}
     r = client.create_run(exp, tags=tags)
@@ -22,8 +23,12 @@ def _run(client, exp: str, *, dataset: str, model: str, loss: str, seed: int, nd
         client.log_param(rid, k, v)
     for step, t in enumerate(epoch_s, 1):
         client.log_metric(rid, "train/epoch_s", t, step=step)
+    for step, v in enumerate(valid or [], 1):
+        client.log_metric(rid, "valid/ndcg_10", v, step=step)
     for k, v in {"test/ndcg_10": ndcg, "test/hr_10": hr, "best_epoch": float(best)}.items():
         client.log_metric(rid, k, v)
+    if valid:  # the job's final summary: the best epoch's figure, one step after the last epoch
+        client.log_metric(rid, "valid/ndcg_10", max(valid), step=len(epoch_s) + 1)
     client.set_terminated(rid, status)
 
 
@@ -367,3 +372,44 @@ def test_a_table_with_repeated_targets_shows_the_repeat_and_explore_split():
     md = render(group_rows([run(0, 0.5)], {}), "cmd")
     assert "repeat share | NDCG@10 repeat / explore" in md and "| 50.0% | 0.3000 / 0.1000 |" in md
     assert "repeat share" not in render(group_rows([run(0, 0.0)], {}), "cmd")
+
+
+def test_learning_curves_keep_each_models_leading_row_and_the_markov_level(tmp_path: Path):
+    """Issue 31: a model below the count baseline is shown with its learning curves. The curve
+    travels in the records (no store needed later); each model draws its row that leads on
+    validation, every seed; the job's final summary point is not an epoch; Markov is a level."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("curves")
+    for seed, valid in ((0, [0.01, 0.03, 0.02]), (1, [0.02, 0.04, 0.035])):
+        _run(client, exp, dataset="beauty", model="GRU4Rec", loss="ce", seed=seed, ndcg=0.03, hr=0.05, best=2,
+             epoch_s=[5.0, 5.0, 5.0], preset="beauty_gru4rec", valid=valid)
+    _run(client, exp, dataset="beauty", model="GRU4Rec", loss="ce", seed=0, ndcg=0.01, hr=0.02, best=1,
+         epoch_s=[5.0], lr="0.1", valid=[0.005])  # lower on validation: not drawn
+    _run(client, exp, dataset="beauty", model="SASRec", loss="ce", seed=0, ndcg=0.05, hr=0.08, best=2,
+         epoch_s=[9.0, 9.0], preset="beauty_best", valid=[0.04, 0.06])
+    markov = client.create_run(exp, tags={"recexp.dataset": "beauty", "recexp.model": "Markov",
+                                          "recexp.loss": "ce", "recexp.sampler": "none", "recexp.preset": ""})
+    for k, v in {"test/ndcg_10": 0.044, "valid/ndcg_10": 0.0555, "best_epoch": 0.0}.items():
+        client.log_metric(markov.info.run_id, k, v)
+    client.log_param(markov.info.run_id, "dataset.name", "beauty")
+    client.set_terminated(markov.info.run_id)
+    records = tmp_path / "runs.jsonl"
+    assert main(["--uri", uri, "--records", str(records), "--save-records", "--out", str(tmp_path / "a.md")]) == 0
+    # a new checkout: the records alone draw the figure
+    figs = tmp_path / "img"
+    assert main(["--uri", f"sqlite:///{tmp_path / 'none.db'}", "--records", str(records), "--records-only",
+                 "--curves", str(figs), "--out", str(tmp_path / "b.md")]) == 0
+    assert {p.name for p in figs.iterdir()} == {"curves_beauty.pdf", "curves_beauty.png", "curves_beauty.csv"}
+    data = pd.read_csv(figs / "curves_beauty.csv", keep_default_na=False)
+    got = sorted((g, str(s), e, round(v, 4)) for g, s, e, v in data.itertuples(index=False))
+    level = "Markov (count, valid 0.0555)"
+    assert got == sorted([
+        ("SASRec (beauty_best)", "0", 1, 0.04), ("SASRec (beauty_best)", "0", 2, 0.06),
+        ("GRU4Rec (beauty_gru4rec)", "0", 1, 0.01), ("GRU4Rec (beauty_gru4rec)", "0", 2, 0.03),
+        ("GRU4Rec (beauty_gru4rec)", "0", 3, 0.02), ("GRU4Rec (beauty_gru4rec)", "1", 1, 0.02),
+        ("GRU4Rec (beauty_gru4rec)", "1", 2, 0.04), ("GRU4Rec (beauty_gru4rec)", "1", 3, 0.035),
+        (level, "", 1, 0.0555), (level, "", 3, 0.0555)])

@@ -140,27 +140,42 @@ def _seeds(group: str, part: pd.DataFrame) -> str:
     return f"{group} ({n} seed{'s' * (n != 1)})"
 
 
-def curves(series: pd.DataFrame, metric: str, stem: Path, x: str = "epoch", xlabel: str = "epoch") -> list[Path]:
+def curves(series: pd.DataFrame, metric: str, stem: Path, x: str = "epoch", xlabel: str = "epoch",
+           reference: tuple[str, float] | None = None, title: str | None = None,
+           figsize: tuple[float, float] = (4.8, 3.2)) -> list[Path]:
     """Validation curves: one thin line per seed, the mean over seeds bold; whole-epoch ticks.
-    ``series``: columns group, seed, ``x``, value."""
+    ``series``: columns group, seed, ``x``, value. ``reference``: (label, value) drawn as a dashed
+    level line (a count model's figure, which has no epochs); the CSV holds it as the group
+    ``label`` at the first and last ``x`` plotted."""
     from matplotlib.ticker import MaxNLocator
 
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.8, 3.2))
-    for i, (g, part) in enumerate(series.groupby("group", sort=False)):
+    fig, ax = plt.subplots(figsize=figsize)
+    if reference is not None and len(series):
+        lo, hi = series[x].min(), series[x].max()
+        ax.axhline(reference[1], color="0.35", lw=1.2, ls="--", label=reference[0])
+        series = pd.concat([series, pd.DataFrame({"group": reference[0], "seed": "", x: [lo, hi],
+                                                  "value": reference[1]})], ignore_index=True)
+        plotted = series[series["group"] != reference[0]]
+    else:
+        plotted = series
+    groups = plotted.groupby("group", sort=False)
+    many = plt.get_cmap("tab20")  # past ten groups the default cycle repeats its colours
+    for i, (g, part) in enumerate(groups):
+        color = f"C{i}" if groups.ngroups <= 10 else many(i % 20)
         for _, run in part.groupby("seed"):
-            ax.plot(run[x], run["value"], color=f"C{i}", lw=0.8, alpha=0.45)
+            ax.plot(run[x], run["value"], color=color, lw=0.8, alpha=0.45)
         if x == "epoch":
             mean = part.groupby(x)["value"].mean()
-            ax.plot(mean.index, mean.to_numpy(), color=f"C{i}", lw=2, marker="o", ms=3,
+            ax.plot(mean.index, mean.to_numpy(), color=color, lw=2, marker="o", ms=3 if len(mean) <= 60 else 0,
                     label=_seeds(g, part))
         else:
-            ax.plot([], [], color=f"C{i}", lw=2, label=_seeds(g, part))
+            ax.plot([], [], color=color, lw=2, label=_seeds(g, part))
     if x == "epoch":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(pretty(metric))
-    ax.set_title(f"{pretty(metric)} by {xlabel.split(' (')[0]}")
+    ax.set_title(title or f"{pretty(metric)} by {xlabel.split(' (')[0]}")
     ax.legend(fontsize=7, frameon=False)
     ax.grid(alpha=0.3)
     return save(fig, stem, series)

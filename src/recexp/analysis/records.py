@@ -1,5 +1,6 @@
-"""Run records: each run's id, experiment, params, recexp tags, final metrics and per-epoch times,
-copied from the MLflow store into JSON lines so a results document survives a new checkout."""
+"""Run records: each run's id, experiment, params, recexp tags, final metrics, per-epoch times and
+validation curve, copied from the MLflow store into JSON lines so a results document (and its
+learning-curve figures) survives a new checkout."""
 
 from __future__ import annotations
 
@@ -32,15 +33,27 @@ def store_runs(uri: str, experiments: list[str] | None, filter_string: str | Non
             if not (missing_ok and e is not None and filter_string is None):
                 raise
     names = _experiment_names(uri) if runs else {}
-    return [record(r, names.get(r.experiment_id, r.experiment_id),
-                   [v for _, v in metric_history(uri, r.run_id, "train/epoch_s")]) for r in runs]
+    out = []
+    for r in runs:
+        epochs = metric_history(uri, r.run_id, "train/epoch_s")
+        trained = {s for s, _ in epochs}
+        # the validation curve at the epochs that trained: the final summary point, logged one
+        # step after the last epoch, is not an epoch
+        curve = [[s, v] for s, v in metric_history(uri, r.run_id, CURVE) if s in trained]
+        out.append(record(r, names.get(r.experiment_id, r.experiment_id), [v for _, v in epochs], curve))
+    return out
 
 
-def record(run: RunRecord, experiment: str, epoch_s: list[float]) -> dict:
-    """What the tables need of a run, as MLflow holds it: no value is recomputed or rounded."""
+CURVE = "valid/ndcg_10"  # the metric every job selects its best epoch on
+
+
+def record(run: RunRecord, experiment: str, epoch_s: list[float], curve: list[list[float]] | None = None) -> dict:
+    """What the tables need of a run, as MLflow holds it: no value is recomputed or rounded.
+    ``curve``: ``[[epoch, valid NDCG@10], ...]`` (empty for count models and for records copied
+    before curves were kept)."""
     return {"run_id": run.run_id, "name": run.name, "experiment": experiment, "start_time": run.start_time,
             "params": run.params, "tags": {k: v for k, v in run.tags.items() if k.startswith("recexp.")},
-            "metrics": run.metrics, "epoch_s": epoch_s}
+            "metrics": run.metrics, "epoch_s": epoch_s, "curve": curve or []}
 
 
 def load_records(path: Path) -> list[dict]:

@@ -142,6 +142,36 @@ def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
     return "\n".join(out)
 
 
+def learning_curves(rows: list[Row], records: list[dict], folder: Path) -> list[Path]:
+    """Per dataset (the documents' protocol), each trained model's validation NDCG@10 by epoch:
+    the model's row that leads on validation among the rows whose runs kept a curve, every seed a
+    thin line and their mean bold; the count Markov model's validation figure as a dashed level.
+    Writes ``folder/curves_<dataset>.{pdf,png,csv}``; returns the paths written."""
+    import pandas as pd
+
+    from recexp.analysis import figures
+
+    curve = {r["run_id"]: r.get("curve") or [] for r in records}
+    written: list[Path] = []
+    for ds in sorted({r.dataset for r in rows if not r.protocol}):
+        mine = [r for r in rows if r.dataset == ds and not r.protocol]
+        lead: dict[str, Row] = {}
+        for r in mine:  # rows are ordered by validation, best first
+            if any(curve.get(i) for i in r.run_ids):
+                lead.setdefault(r.model, r)
+        if not lead:
+            continue
+        points = [{"group": f"{r.model} ({r.preset or r.loss})", "seed": seed, "epoch": int(e), "value": v}
+                  for r in lead.values() for seed, i in zip(r.seeds, r.run_ids, strict=True)
+                  for e, v in curve.get(i, [])]
+        markov = next((r for r in mine if r.model == "Markov" and not _trained(r)), None)
+        ref = (f"Markov (count, valid {markov.selection:.4f})", markov.selection) if markov else None
+        written += figures.curves(pd.DataFrame(points, columns=["group", "seed", "epoch", "value"]), "valid/ndcg_10",
+                                  folder / f"curves_{ds.replace('-', '')}", reference=ref,
+                                  title=f"{ds}: valid NDCG@10 by epoch", figsize=(7.0, 4.6))
+    return written
+
+
 def best_preset_name(dataset: str) -> str:
     """``<dataset>_best`` with the dataset name as preset names spell it (ml-100k -> ml100k_best)."""
     return f"{dataset.replace('-', '')}_best"
@@ -205,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
                    help="tables from --records alone, not merged with the local store (how the docs are rebuilt)")
     p.add_argument("--summary", action="store_true",
                    help="one row per dataset: its <dataset>_best preset (the README's headline table)")
+    p.add_argument("--curves", type=Path, default=None, metavar="DIR",
+                   help="also draw each dataset's learning curves (valid NDCG@10 by epoch, the Markov level "
+                        "dashed) as DIR/curves_<dataset>.pdf/.png/.csv")
     p.add_argument("--targets", type=Path, default=None,
                    help="YAML: per dataset ndcg_10 / hr_10 / published; adds a met-or-missed line per dataset")
     return p
@@ -233,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
              *(["--records-only"] if args.records_only else []),
              *(["--summary"] if args.summary else []),
              *(["--targets", str(args.targets)] if args.targets else []),
+             *(["--curves", str(args.curves)] if args.curves else []),
              *(["--out", str(args.out)] if args.out else [])]
     if (args.save_records or args.records_only) and not args.records:
         flag = "--save-records" if args.save_records else "--records-only"
@@ -259,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             text = render(rows, " ".join(shown), targets)
         if args.save_records:
             save_records(args.records, merge(load_records(args.records), fresh))
+        drawn = learning_curves(rows, records, args.curves) if args.curves else []
     except UserError as exc:
         print(f"recexp results: error: {exc}", file=sys.stderr)
         return 2
@@ -268,4 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out}")
     else:
         print(text)
+    for f in drawn:
+        if f.suffix == ".png":
+            print(f"wrote {f.with_suffix('')}.{{pdf,png,csv}}")
     return 0

@@ -60,6 +60,7 @@ class Row:
     repeat_share: list[float] = field(default_factory=list)  # test targets repeating the history
     repeat: list[float] = field(default_factory=list)  # test NDCG@10 over those targets
     explore: list[float] = field(default_factory=list)  # ... and over the others
+    run_ids: list[str] = field(default_factory=list)  # the member runs, in the order of ``seeds``
 
     @property
     def selection(self) -> float:
@@ -180,7 +181,7 @@ def group_rows(runs: list[RunRecord], epoch_times: dict[str, list[float]]) -> li
         latest: dict[str, RunRecord] = {}
         for m in sorted(members, key=lambda m: m.start_time):
             latest[m.params.get("seed", "0")] = m
-        members = list(latest.values())
+        members = sorted(latest.values(), key=lambda m: int(float(m.params.get("seed", 0))))
         first = members[0]
         rows.append(Row(
             dataset=first.tags.get(tag.DATASET, first.params.get("dataset.name", "?")),
@@ -196,7 +197,8 @@ def group_rows(runs: list[RunRecord], epoch_times: dict[str, list[float]]) -> li
             minutes=[m.metrics["fit_s"] / 60 for m in members if "fit_s" in m.metrics],
             repeat_share=[m.metrics["test/repeat_share"] for m in members if "test/repeat_share" in m.metrics],
             repeat=[m.metrics["test/repeat/ndcg_10"] for m in members if "test/repeat/ndcg_10" in m.metrics],
-            explore=[m.metrics["test/explore/ndcg_10"] for m in members if "test/explore/ndcg_10" in m.metrics]))
+            explore=[m.metrics["test/explore/ndcg_10"] for m in members if "test/explore/ndcg_10" in m.metrics],
+            run_ids=[m.run_id for m in members]))
     # best validation first: the tables never rank settings by their test figure
     return sorted(rows, key=lambda r: (r.dataset, r.protocol, -r.selection, r.model))
 
