@@ -55,6 +55,8 @@ def cases(d: Path) -> dict[str, list[str]]:
         "seed<0": [*TINY, "seed=-5"],
         "hidden<0": [*TINY, "model.hidden_size=-1"],
         "heads∤hidden": [*TINY, "model.num_heads=3"],
+        "bsarec window scope, every position trained": [*TINY, "model=bsarec", "model.filter_scope=window",
+                                                        "trainer.window_mode=all"],
         "dropout=2": [*TINY, "model.dropout=2"],
         "blocks=0": [*TINY, "model.num_blocks=0"],
         "batch=0": [*TINY, "trainer.batch_size=0"],
@@ -154,6 +156,15 @@ def test_bad_input_is_one_line_exit_2(name, battery, capfd):
     for r in new.values():  # either no run, or FAILED with the reason
         assert r.info.status == "FAILED"
         assert r.data.tags.get("recexp.error"), r.data.tags
+
+
+def test_a_config_refusal_opens_no_run(battery, capfd):
+    """Checked at composition, before data or store: nothing is recorded."""
+    d, runs = battery
+    before = _all_runs(runs)
+    code, err = run_cli(cases(d)["bsarec window scope, every position trained"], capfd)
+    assert code == 2 and "use trainer.window_mode=prefixes (got all)" in err, err
+    assert _all_runs(runs).keys() == before.keys()
 
 
 def test_battery_has_the_issue_s_forty(battery):

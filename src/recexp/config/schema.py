@@ -206,6 +206,10 @@ def _cross_checks(data: dict[str, Any]) -> None:
     if "mask_history" in (data.get("eval") or {}):
         check_mask_history(data["eval"]["mask_history"])
     model = data.get("model") or {}
+    mode = (data.get("trainer") or {}).get("window_mode", "all")
+    if model.get("filter_scope") == "window" and mode != "prefixes":  # before a run opens, not at fit
+        raise ConfigError(f"model.filter_scope=window filters the whole window, so only its last position may "
+                          f"be trained: use trainer.window_mode=prefixes (got {mode})")
     h, heads = model.get("hidden_size"), model.get("num_heads")
     if isinstance(h, int) and isinstance(heads, int) and h % heads:
         raise ConfigError(f"model.num_heads={heads}: must divide model.hidden_size={h}")
