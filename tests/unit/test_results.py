@@ -413,3 +413,27 @@ def test_learning_curves_keep_each_models_leading_row_and_the_markov_level(tmp_p
         ("GRU4Rec (beauty_gru4rec)", "0", 3, 0.02), ("GRU4Rec (beauty_gru4rec)", "1", 1, 0.02),
         ("GRU4Rec (beauty_gru4rec)", "1", 2, 0.04), ("GRU4Rec (beauty_gru4rec)", "1", 3, 0.035),
         (level, "", 1, 0.0555), (level, "", 3, 0.0555)])
+
+
+def test_per_model_table_prefers_three_seeds_and_states_the_gap_to_markov():
+    """Issue 31: one row per model, the setting leading on validation among those with 3 seeds
+    (a luckier single seed only when the model has nothing better), its gap to the count model."""
+    from recexp.analysis.results import per_model
+    from recexp.analysis.settings import Row
+
+    def row(model, seeds, ndcg, valid, best=5.0, preset=""):
+        return Row("beauty", model, "ce", "none", preset, seeds, [0.1] * len(seeds), ndcg, [best] * len(seeds),
+                   [1.0] if best else [], {}, valid=valid)
+
+    rows = sorted([
+        row("NARM", [0], [0.0441], [0.0591]),                        # leads on validation, one seed
+        row("NARM", [0, 1, 2], [0.040, 0.041, 0.039], [0.0555] * 3),  # 3 seeds: this one is shown
+        row("Caser", [0], [0.019], [0.031]),                           # only one setting: shown, marked
+        row("Markov", [0], [0.0439], [0.0555], best=0.0),              # count model: no seed needed
+    ], key=lambda r: -r.selection)
+    lines = per_model(rows, {"Caser": ".0176 (P5)"})
+    assert lines[2:] == [
+        "| NARM | - | 0,1,2 | **0.0400 ± 0.0010** | -0.0039 (below) | - |",
+        "| Markov (count baseline) | - | - (count model) | **0.0439** | - | - |",
+        "| Caser | - | 0 (fewer than 3) | **0.0190** | -0.0249 (below) | .0176 (P5) |",
+    ]
