@@ -232,8 +232,8 @@ def test_the_target_line_counts_settings_with_three_seeds_before_luckier_single_
 
 def test_seeds_fine_tuned_from_their_own_pretraining_runs_are_one_setting():
     from recexp.analysis.query import RunRecord
-    from recexp.analysis.results import render_summary
     from recexp.analysis.settings import group_rows
+    from recexp.analysis.summary import render_summary
 
     def run(seed: int, pretrained: str) -> RunRecord:
         params = {"seed": str(seed), "model._target_": "recexp.models.s3rec.S3Rec", "model.pretrained": pretrained,
@@ -271,8 +271,8 @@ def test_summary_finds_the_best_presets_runs_by_what_they_ran_not_their_preset_n
     `experiment=<dataset>_best` composes to now, under whatever preset they ran; a run that
     differs in one value is not counted."""
     from recexp.analysis.query import RunRecord
-    from recexp.analysis.results import render_summary
     from recexp.analysis.settings import group_rows, preset_params
+    from recexp.analysis.summary import render_summary
 
     setting = preset_params("toys_best")
     assert setting and setting["dataset.name"] == "toys" and "seed" not in setting
