@@ -92,7 +92,10 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
                          "model.num_heads=1"],
     "toys_sasrec_wide_sce": ["experiment=toys_sasrec_wide", "loss=sce"],
     # the best presets since 2026-12-01 20:30 UTC: d 64 on RecBole's windows
-    "beauty_best": ["experiment=beauty_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
+    "beauty_sasrec_prefixes": ["experiment=beauty_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
+    # beauty_best since 2026-12-06: BSARec (its seeds were run as beauty_bsarec; seed 0 as the preset's
+    # former lr 1e-3 and prefix scope with the two overrides that became its values)
+    "beauty_best": ["experiment=beauty_bsarec"],
     "toys_best": ["experiment=toys_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
     # lastfm_best's 3 runs were the former lastfm_best (now lastfm_sasrec_ce) + width overrides
     "lastfm_best": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
