@@ -437,3 +437,22 @@ def test_per_model_table_prefers_three_seeds_and_states_the_gap_to_markov():
         "| Markov (count baseline) | - | - (count model) | **0.0439** | - | - |",
         "| Caser | - | 0 (fewer than 3) | **0.0190** | -0.0249 (below) | .0176 (P5) |",
     ]
+
+
+def test_per_model_names_the_preset_that_composes_to_a_rows_setting_now():
+    """Runs made as one preset with overrides, or under a preset that moved on since: the per-model
+    table names the preset that composes to their setting today, else says the preset moved on."""
+    from recexp.analysis.results import per_model
+    from recexp.analysis.settings import Row, preset_params
+
+    now = preset_params("beauty_sasrec_prefixes")
+    assert now and now["trainer.window_mode"] == "prefixes"
+
+    def row(model, params, preset):
+        return Row("beauty", model, "ce", "none", preset, [0, 1, 2], [0.1] * 3, [0.05] * 3, [5.0] * 3, [1.0],
+                   params | {"recexp.preset": preset}, valid=[0.07] * 3)
+
+    lines = per_model([row("SASRec", now, "beauty_sasrec_ce"),
+                       row("NARM", now | {"model.hidden_size": "7"}, "beauty_sasrec_ce")], {})
+    assert lines[2].startswith("| SASRec | `beauty_sasrec_prefixes` (run as `beauty_sasrec_ce` + overrides) | 0,1,2 |")
+    assert lines[3].startswith("| NARM | `beauty_sasrec_ce` as it was when run | 0,1,2 |")

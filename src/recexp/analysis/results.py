@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from recexp.analysis.records import load_records, merge, rows_from_records, save_records, store_runs
-from recexp.analysis.settings import Row, mean_spread, preset_params, runs_of
+from recexp.analysis.settings import Row, mean_spread, preset_now, preset_params
 from recexp.analysis.summary import best_preset_name, render_summary
 from recexp.analysis.targets import load_targets
 from recexp.errors import UserError
@@ -93,14 +93,10 @@ def target_line(rows: list[Row], target: dict) -> str:
         few += (f" Higher on validation with fewer seeds, not counted: {_setting(top)}, test "
                 f"{statistics.fmean(top.ndcg):.4f} over {len(top.seeds)} seed(s).")
     where = _setting(best)
-    now = preset_params(best.preset) if best.preset else None
-    if now is not None and not runs_of(best, now):
-        pinned = best_preset_name(best.dataset)
-        pinned_now = preset_params(pinned) if best.preset != pinned else None
-        if pinned_now is not None and runs_of(best, pinned_now):
-            # run as another preset + overrides that <dataset>_best composes to now: name that one
+    if best.preset and (now := preset_now(best)) != best.preset:
+        if now is not None:  # run as another preset + overrides that a preset composes to now: name that one
             where = where.replace(f"`experiment={best.preset}`",
-                                  f"`experiment={pinned}`; run as `experiment={best.preset}` with overrides")
+                                  f"`experiment={now}`; run as `experiment={best.preset}` with overrides")
         else:  # the preset was changed after these runs
             where += " as it was when run (that preset composes to another setting now)"
     return (f"**Target.** Best setting on validation {where}, {runs}: {'; '.join(parts)}."
@@ -129,8 +125,10 @@ def per_model(rows: list[Row], published: dict[str, str]) -> list[str]:
         vs = "-" if base is None or r is markov else f"{n - base:+.4f} ({'at or above' if n >= base else 'below'})"
         name = f"{model} (count baseline)" if r is markov else model
         setting = f"`{r.preset}`" if r.preset else "-"
-        if r.preset and (now := preset_params(r.preset)) is not None and not runs_of(r, now):
-            setting += " as it was when run"  # the preset has moved on since (its new setting has fewer seeds)
+        if r.preset and (now := preset_now(r)) != r.preset:
+            # the preset moved on since (its new setting has fewer seeds), or the runs were another
+            # preset with overrides that a preset composes to now
+            setting = f"`{now}` (run as `{r.preset}` + overrides)" if now else setting + " as it was when run"
         out.append(f"| {name} | {setting} | {seeds} | **{mean_spread(r.ndcg)}** | {vs} | "
                    f"{published.get(model, '-')} |")
     return out

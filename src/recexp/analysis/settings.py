@@ -152,6 +152,29 @@ def preset_params(name: str) -> dict[str, str] | None:
     return kept
 
 
+_COMPOSED: dict[tuple[str, str], dict[str, str] | None] = {}
+
+
+def preset_now(row: Row) -> str | None:
+    """The preset that composes to ``row``'s setting today: its own, else (the preset moved on, or
+    the runs were another preset with overrides) one of the dataset's other presets, ``<dataset>_best``
+    first; None when none does. Compositions are kept for the process (a table asks per row)."""
+    from recexp.config.compose import conf_dir
+
+    def params(name: str) -> dict[str, str] | None:
+        key = (str(conf_dir()), name)
+        if key not in _COMPOSED:
+            _COMPOSED[key] = preset_params(name)
+        return _COMPOSED[key]
+
+    stem = row.dataset.replace("-", "")
+    others = sorted(p.stem for p in (conf_dir() / "experiment").glob(f"{stem}_*.yaml"))
+    for name in [row.preset] * bool(row.preset) + sorted(others, key=lambda n: n != f"{stem}_best"):
+        if (now := params(name)) is not None and runs_of(row, now):
+            return name
+    return None
+
+
 def runs_of(row: Row, setting: dict[str, str]) -> bool:
     """Whether ``row`` ran exactly ``setting`` (params the run adds itself, ``data.*``, aside)."""
     own = {k: v for k, v in row.params.items() if k != tag.PRESET and not k.startswith("data.")}
