@@ -44,7 +44,7 @@ def save(fig, stem: Path, data: pd.DataFrame) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".csv")]
     fig.tight_layout()
-    fig.savefig(paths[0])
+    fig.savefig(paths[0], metadata={"CreationDate": None})  # the same figure, the same bytes
     fig.savefig(paths[1], dpi=200)
     data.to_csv(paths[2], index=False)
     _plt().close(fig)
