@@ -96,6 +96,7 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     # beauty_best since 2026-12-06: BSARec (its seeds were run as beauty_bsarec; seed 0 as the preset's
     # former lr 1e-3 and prefix scope with the two overrides that became its values)
     "beauty_best": ["experiment=beauty_bsarec"],
+    "toys_bsarec": ["experiment=beauty_bsarec", "dataset=toys"],
     "toys_best": ["experiment=toys_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
     # lastfm_best's 3 runs were the former lastfm_best (now lastfm_sasrec_ce) + width overrides
     "lastfm_best": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
