@@ -98,8 +98,9 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     "beauty_best": ["experiment=beauty_bsarec"],
     "toys_bsarec": ["experiment=beauty_bsarec", "dataset=toys"],
     "toys_best": ["experiment=toys_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
-    # lastfm_best's 3 runs were the former lastfm_best (now lastfm_sasrec_ce) + width overrides
-    "lastfm_best": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
+    # lastfm_sasrec_wide (lastfm_best until 2026-12-06): its 3 runs were the lastfm_best before it
+    # (now lastfm_sasrec_ce) + width overrides
+    "lastfm_sasrec_wide": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
                     "model.num_heads=1", "model.dropout=0.5"],
     # measured when beauty_best was the wide block (now beauty_sasrec_wide)
     "beauty_best_sce": ["experiment=beauty_sasrec_wide", "loss=sce"],
