@@ -97,11 +97,14 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     # former lr 1e-3 and prefix scope with the two overrides that became its values)
     "beauty_best": ["experiment=beauty_bsarec"],
     "toys_bsarec": ["experiment=beauty_bsarec", "dataset=toys"],
-    "toys_best": ["experiment=toys_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
+    "toys_sasrec_prefixes": ["experiment=toys_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
+    "toys_best": ["experiment=beauty_bsarec", "dataset=toys"],  # since 2026-12-06: BSARec
     # lastfm_sasrec_wide (lastfm_best until 2026-12-06): its 3 runs were the lastfm_best before it
     # (now lastfm_sasrec_ce) + width overrides
     "lastfm_sasrec_wide": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
                     "model.num_heads=1", "model.dropout=0.5"],
+    # lastfm_best since 2026-12-06: the former lastfm_best (lastfm_sasrec_wide) on one window per target
+    "lastfm_best": ["experiment=lastfm_sasrec_wide", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
     # measured when beauty_best was the wide block (now beauty_sasrec_wide)
     "beauty_best_sce": ["experiment=beauty_sasrec_wide", "loss=sce"],
     "beauty_best_rece": ["experiment=beauty_sasrec_wide", "loss=rece"],

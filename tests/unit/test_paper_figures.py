@@ -82,3 +82,18 @@ def test_budget_in_words_and_metric_names():
     e = figures.Effect("x", 0.2, -0.5, 0.95, 3, 3, 0.3, "inconclusive")
     assert figures.clipped(e, "test/ndcg_10") == (-0.3, 0.7)  # the level's mean within [0, 1]
     assert figures.clipped(figures.Effect("x", 0.2, -0.5, 0.9, 1, 3, 0.3, "inconclusive"), "test/ndcg_10") is None
+
+
+def test_the_bold_mean_curve_stops_where_a_seed_stopped(tmp_path, monkeypatch):
+    """A mean over the seeds still running past another's early stop would be one seed drawn as
+    three: the bold line ends at the last epoch every seed reached; the thin lines go on."""
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda fig, stem, data: drawn.setdefault("ax", fig.axes[0]) and [])
+    series = pd.DataFrame([{"group": "SASRec", "seed": s, "epoch": e, "value": 0.01 * e + s}
+                           for s, last in ((0, 6), (1, 4)) for e in range(1, last + 1)])
+    figures.curves(series, "valid/ndcg_10", tmp_path / "c")
+    bold = [line for line in drawn["ax"].lines if line.get_linewidth() == 2]
+    thin = [line for line in drawn["ax"].lines if line.get_linewidth() < 1]
+    assert len(bold) == 1 and list(bold[0].get_xdata()) == [1, 2, 3, 4]
+    assert np.allclose(bold[0].get_ydata(), [0.01 * e + 0.5 for e in range(1, 5)])
+    assert sorted(len(line.get_xdata()) for line in thin) == [4, 6]

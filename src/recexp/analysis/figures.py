@@ -143,7 +143,8 @@ def _seeds(group: str, part: pd.DataFrame) -> str:
 def curves(series: pd.DataFrame, metric: str, stem: Path, x: str = "epoch", xlabel: str = "epoch",
            reference: tuple[str, float] | None = None, title: str | None = None,
            figsize: tuple[float, float] = (4.8, 3.2)) -> list[Path]:
-    """Validation curves: one thin line per seed, the mean over seeds bold; whole-epoch ticks.
+    """Validation curves: one thin line per seed, the mean over seeds bold (at the epochs every
+    seed reached); whole-epoch ticks.
     ``series``: columns group, seed, ``x``, value. ``reference``: (label, value) drawn as a dashed
     level line (a count model's figure, which has no epochs); the CSV holds it as the group
     ``label`` at the first and last ``x`` plotted."""
@@ -165,8 +166,9 @@ def curves(series: pd.DataFrame, metric: str, stem: Path, x: str = "epoch", xlab
         color = f"C{i}" if groups.ngroups <= 10 else many(i % 20)
         for _, run in part.groupby("seed"):
             ax.plot(run[x], run["value"], color=color, lw=0.8, alpha=0.45)
-        if x == "epoch":
-            mean = part.groupby(x)["value"].mean()
+        if x == "epoch":  # the mean where every seed has a point: past a seed's early stop only thin lines
+            by_x = part.groupby(x)["value"]
+            mean = by_x.mean()[by_x.count() == part["seed"].nunique()]
             ax.plot(mean.index, mean.to_numpy(), color=color, lw=2, marker="o", ms=3 if len(mean) <= 60 else 0,
                     label=_seeds(g, part))
         else:
