@@ -104,6 +104,25 @@ def test_bert4rec_cloze_masks_and_targets():
     assert 0.35 < masked[:, 3:].float().mean() < 0.65
 
 
+def test_bert4rec_last_prob_masks_only_the_newest_item_in_that_share_of_rows():
+    m = _models()["bert4rec"]
+    m.mask_prob, m.last_prob = 0.5, 1.0
+    torch.manual_seed(2)
+    window = torch.randint(1, N + 1, (200, 9))
+    window[:, :3] = 0
+    inp, tgt = m.cloze(window)
+    masked = inp == m.mask_id
+    assert masked[:, -1].all() and not masked[:, :-1].any()  # every row: the newest item alone
+    assert torch.equal(tgt[:, -1], window[:, -1]) and not tgt[:, :-1].any()
+    m.last_prob = 0.3
+    inp, _ = m.cloze(window)
+    masked = inp == m.mask_id
+    only_last = masked[:, -1] & ~masked[:, :-1].any(1)
+    # cloze rows mask 3+ of 6 items (p 0.5) alone only by chance (1/64): the share is ~0.3
+    assert 0.2 < only_last.float().mean() < 0.42
+    assert masked[:, 3:-1].any(1).float().mean() > 0.55  # the rest keep the cloze draw
+
+
 def test_bert4rec_training_inputs_hide_every_target():
     m = _models()["bert4rec"].train()
     seq = torch.tensor([[0, 3, 4, 5], [6, 7, 8, 9]])
