@@ -123,6 +123,16 @@ def test_bert4rec_last_prob_masks_only_the_newest_item_in_that_share_of_rows():
     assert masked[:, 3:-1].any(1).float().mean() > 0.55  # the rest keep the cloze draw
 
 
+@pytest.mark.parametrize("block", ["pre_ln", "post_ln"])
+def test_bert4rec_query_is_the_encoder_output_at_mask_for_each_layout(block: str):
+    torch.manual_seed(3)
+    m = BERT4Rec(N, U, max_len=8, hidden_size=16, num_heads=2, dropout=0.0, block=block,
+                 init="normal" if block == "post_ln" else "xavier", emb_scale=block == "pre_ln").eval()
+    assert m.post_ln == (block == "post_ln")
+    full = m.encode(m.eval_input(SEQ))[:, -1]  # every position through every block
+    assert torch.allclose(m.query(_batch(SEQ)), full, atol=1e-5)
+
+
 def test_bert4rec_training_inputs_hide_every_target():
     m = _models()["bert4rec"].train()
     seq = torch.tensor([[0, 3, 4, 5], [6, 7, 8, 9]])

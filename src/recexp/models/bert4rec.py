@@ -22,7 +22,8 @@ from recexp.models.sasrec import SASRec
 class BERT4Rec(SASRec):
     def __init__(self, num_items: int, num_users: int = 0, max_len: int = 50, hidden_size: int = 64,
                  num_blocks: int = 2, num_heads: int = 2, ffn_dim: int = 256, dropout: float = 0.2,
-                 mask_prob: float = 0.2, last_prob: float = 0.0) -> None:
+                 mask_prob: float = 0.2, last_prob: float = 0.0, block: str = "pre_ln", init: str = "xavier",
+                 emb_scale: bool = True, positions: str = "from_end") -> None:
         if not 0.0 < mask_prob <= 1.0:
             raise ConfigError(f"model.mask_prob={mask_prob}: expected a probability in (0, 1]")
         if not 0.0 <= last_prob <= 1.0:
@@ -30,7 +31,8 @@ class BERT4Rec(SASRec):
         # max_len + 1 positions: a training window (max_len + 1 items) or history + [mask]
         super().__init__(num_items, num_users, max_len=max_len + 1, hidden_size=hidden_size,
                          num_blocks=num_blocks, num_heads=num_heads, ffn_dim=ffn_dim, dropout=dropout,
-                         causal=False, extra_tokens=1)
+                         causal=False, extra_tokens=1, block=block, init=init, emb_scale=emb_scale,
+                         positions=positions)
         self.mask_id = num_items + 1
         self.mask_prob = mask_prob
         self.last_prob = last_prob
