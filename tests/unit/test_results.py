@@ -159,7 +159,7 @@ def test_summary_is_one_row_per_dataset_for_its_best_preset(tmp_path: Path):
         _run(client, exp, dataset="beauty", model="SASRec", loss="ce", seed=seed, ndcg=ndcg, hr=0.09, best=30,
              epoch_s=[20.0], preset="beauty_best")
     _run(client, exp, dataset="beauty", model="SASRec", loss="ce", seed=0, ndcg=0.06, hr=0.1, best=9,
-         epoch_s=[20.0], preset="beauty_esasrec")  # higher, but not the pinned preset
+         epoch_s=[20.0], preset="beauty_esasrec", lr="0.002")  # higher, but not the pinned preset
     _run(client, exp, dataset="ml-100k", model="Markov", loss="ce", seed=0, ndcg=0.07, hr=0.15, best=0, epoch_s=[])
     targets = tmp_path / "t.yaml"
     targets.write_text("beauty: {ndcg_10: 0.055, hr_10: 0.095}\n")
@@ -456,3 +456,19 @@ def test_per_model_names_the_preset_that_composes_to_a_rows_setting_now():
                        row("NARM", now | {"model.hidden_size": "7"}, "beauty_sasrec_ce")], {})
     assert lines[2].startswith("| SASRec | `beauty_sasrec_prefixes` (run as `beauty_sasrec_ce` + overrides) | 0,1,2 |")
     assert lines[3].startswith("| NARM | `beauty_sasrec_ce` as it was when run | 0,1,2 |")
+
+
+def test_one_setting_run_under_two_preset_names_is_one_row_named_by_the_newest_run():
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.settings import group_rows
+
+    def run(seed: int, preset: str, t: int, lr: str = "0.001") -> RunRecord:
+        params = {"seed": str(seed), "trainer.lr": lr, "dataset.name": "toys"}
+        return RunRecord(f"r{seed}{preset}{lr}", "x", "1", t, params, {"recexp.preset": preset},
+                         {"test/ndcg_10": 0.05 + seed / 100, "test/hr_10": 0.1})
+
+    # seed 0 run as Beauty's preset with dataset=toys, seeds 1-2 as the Toys preset composing to the same
+    rows = group_rows([run(0, "beauty_x", 1), run(1, "toys_x", 2), run(2, "toys_x", 3), run(0, "toys_x", 4, "0.01")], {})
+    (three,) = [r for r in rows if len(r.seeds) == 3]
+    assert three.seeds == [0, 1, 2] and three.preset == "toys_x" and three.params["recexp.preset"] == "toys_x"
+    assert [r.seeds for r in rows if r is not three] == [[0]]  # another lr: another setting

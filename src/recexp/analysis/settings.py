@@ -111,10 +111,10 @@ def setting_params(params: dict[str, str]) -> dict[str, str]:
 
 
 def setting_key(run: RunRecord) -> tuple[tuple[str, str], ...]:
-    """What identifies a setting: every param except the seed and bookkeeping, plus the preset."""
-    kept = setting_params(run.params)
-    kept[tag.PRESET] = run.tags.get(tag.PRESET, "")
-    return tuple(sorted(kept.items()))
+    """What identifies a setting: every param except the seed and bookkeeping. The preset is a
+    name, not a setting: seeds run as ``experiment=beauty_x dataset=toys`` and as ``toys_x``, which
+    composes to the same, are one setting (the row names the latest run's preset)."""
+    return tuple(sorted(setting_params(run.params).items()))
 
 
 def preset_params(name: str) -> dict[str, str] | None:
@@ -204,18 +204,20 @@ def group_rows(runs: list[RunRecord], epoch_times: dict[str, list[float]]) -> li
         latest: dict[str, RunRecord] = {}
         for m in sorted(members, key=lambda m: m.start_time):
             latest[m.params.get("seed", "0")] = m
+        newest = max(latest.values(), key=lambda m: m.start_time)
         members = sorted(latest.values(), key=lambda m: int(float(m.params.get("seed", 0))))
         first = members[0]
         rows.append(Row(
             dataset=first.tags.get(tag.DATASET, first.params.get("dataset.name", "?")),
             model=first.tags.get(tag.MODEL, "?"), loss=first.tags.get(tag.LOSS, "?"),
-            sampler=_sampler(first), preset=first.tags.get(tag.PRESET, ""),
+            sampler=_sampler(first), preset=newest.tags.get(tag.PRESET, ""),
             seeds=sorted(int(float(m.params.get("seed", 0))) for m in members),
             hr=[m.metrics.get("test/hr_10", float("nan")) for m in members],
             ndcg=[m.metrics["test/ndcg_10"] for m in members],
             best_epochs=[m.metrics.get("best_epoch", float("nan")) for m in members],
             epoch_s=[t for m in members for t in epoch_times.get(m.run_id, [])],
-            params=dict(setting_key(first)), protocol=protocol_of(first.params),
+            params={**dict(setting_key(first)), tag.PRESET: newest.tags.get(tag.PRESET, "")},
+            protocol=protocol_of(first.params),
             valid=[m.metrics.get("valid/ndcg_10", float("nan")) for m in members],
             minutes=[m.metrics["fit_s"] / 60 for m in members if "fit_s" in m.metrics],
             repeat_share=[m.metrics["test/repeat_share"] for m in members if "test/repeat_share" in m.metrics],
