@@ -98,7 +98,8 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     "beauty_best": ["experiment=beauty_bsarec"],
     "toys_bsarec": ["experiment=beauty_bsarec", "dataset=toys"],
     "toys_sasrec_prefixes": ["experiment=toys_sasrec_ce", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
-    "toys_best": ["experiment=beauty_bsarec", "dataset=toys"],  # since 2026-12-06: BSARec
+    "toys_best": ["experiment=beauty_bsarec", "dataset=toys"],
+    "toys_s3rec_finetune_ce": ["experiment=beauty_s3rec_finetune_ce", "dataset=toys"],  # its seed 0  # since 2026-12-06: BSARec
     # lastfm_sasrec_wide (lastfm_best until 2026-12-06): its 3 runs were the lastfm_best before it
     # (now lastfm_sasrec_ce) + width overrides
     "lastfm_sasrec_wide": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
