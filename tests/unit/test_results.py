@@ -472,3 +472,18 @@ def test_one_setting_run_under_two_preset_names_is_one_row_named_by_the_newest_r
     (three,) = [r for r in rows if len(r.seeds) == 3]
     assert three.seeds == [0, 1, 2] and three.preset == "toys_x" and three.params["recexp.preset"] == "toys_x"
     assert [r.seeds for r in rows if r is not three] == [[0]]  # another lr: another setting
+
+
+def test_bert4rec_runs_from_before_last_prob_group_with_the_cloze_alone():
+    from recexp.analysis.query import RunRecord
+    from recexp.analysis.settings import group_rows
+
+    def run(seed: int, **extra: str) -> RunRecord:
+        params = {"seed": str(seed), "model._target_": "recexp.models.bert4rec.BERT4Rec", **extra}
+        return RunRecord(f"r{seed}{extra}", "x", "1", 0, params, {"recexp.model": "BERT4Rec"},
+                         {"test/ndcg_10": 0.03, "test/hr_10": 0.05, "best_epoch": 3})
+
+    new = {"model.last_prob": "0.0", "model.block": "pre_ln", "model.init": "xavier", "model.emb_scale": "True",
+           "model.positions": "from_end"}
+    rows = group_rows([run(0), run(1, **new), run(2, **(new | {"model.last_prob": "0.5"}))], {})
+    assert sorted(r.seeds for r in rows) == [[0, 1], [2]]

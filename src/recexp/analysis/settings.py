@@ -26,7 +26,11 @@ def is_setting_key(key: str) -> bool:
 ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"), ("sasrec.SASRec", "model.init", "xavier"),
               ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"),
               ("", "trainer.cpu_amp", "False"),  # fp32 steps on CPU: all that existed before the key
-              ("bsarec.BSARec", "model.filter_scope", "prefix"))  # each prefix filtered alone: before 2026-12-05
+              ("bsarec.BSARec", "model.filter_scope", "prefix"),  # each prefix filtered alone: before 2026-12-05
+              # BERT4Rec before 2026-12-06: the cloze draw alone, SASRec's default layout
+              ("bert4rec.BERT4Rec", "model.last_prob", "0.0"), ("bert4rec.BERT4Rec", "model.block", "pre_ln"),
+              ("bert4rec.BERT4Rec", "model.init", "xavier"), ("bert4rec.BERT4Rec", "model.emb_scale", "True"),
+              ("bert4rec.BERT4Rec", "model.positions", "from_end"))
 
 # import paths of plug-ins that moved (2026-12-04, the package's layers): a run recorded with the old
 # path ran the same class
