@@ -23,14 +23,13 @@ def is_setting_key(key: str) -> bool:
 # keys added after runs were recorded, with the value that reproduces what those runs did:
 # (model class suffix, "" for every model; key; value). A run without the key is grouped as if it
 # had that value.
-ADDED_KEYS = (("sasrec.SASRec", "model.block", "pre_ln"), ("sasrec.SASRec", "model.init", "xavier"),
-              ("sasrec.SASRec", "model.emb_scale", "True"), ("sasrec.SASRec", "model.positions", "from_end"),
+# the encoder layout SASRec had before its knobs existed, and BERT4Rec (its encoder) before 2026-12-06
+_LAYOUT = (("model.block", "pre_ln"), ("model.init", "xavier"), ("model.emb_scale", "True"),
+           ("model.positions", "from_end"))
+ADDED_KEYS = (*((model, key, value) for model in ("sasrec.SASRec", "bert4rec.BERT4Rec") for key, value in _LAYOUT),
               ("", "trainer.cpu_amp", "False"),  # fp32 steps on CPU: all that existed before the key
               ("bsarec.BSARec", "model.filter_scope", "prefix"),  # each prefix filtered alone: before 2026-12-05
-              # BERT4Rec before 2026-12-06: the cloze draw alone, SASRec's default layout
-              ("bert4rec.BERT4Rec", "model.last_prob", "0.0"), ("bert4rec.BERT4Rec", "model.block", "pre_ln"),
-              ("bert4rec.BERT4Rec", "model.init", "xavier"), ("bert4rec.BERT4Rec", "model.emb_scale", "True"),
-              ("bert4rec.BERT4Rec", "model.positions", "from_end"))
+              ("bert4rec.BERT4Rec", "model.last_prob", "0.0"))  # the cloze draw alone: before 2026-12-06
 
 # import paths of plug-ins that moved (2026-12-04, the package's layers): a run recorded with the old
 # path ran the same class
