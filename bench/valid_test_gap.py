@@ -1,0 +1,77 @@
+"""Where a model loses between validation and test, next to another model (issue 31 diagnostic).
+
+Evaluates each job's ``best.pt`` on the validation and test sets (its own config, full ranking as
+the job ran) and breaks NDCG@10 down by how often an item occurs in the training sequences: the
+query's last item (the one item a first-order Markov model reads) and the target. At test time the
+query's last item is the validation item, so the two splits differ in exactly that position. No
+MLflow run is recorded; nothing in the job folders is written.
+
+    OMP_NUM_THREADS=1 RECEXP_DATA_DIR=/path/to/datasets python bench/valid_test_gap.py \
+        GRU4Rec=runs/single/<day>/<job> Markov=runs/single/<day>/<job>
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recexp.config.jobdir import load_job_config
+from recexp.config.prepare import prepare
+from recexp.data.batches import EvalBatches
+from recexp.training import checkpoint, parts
+
+EDGES = [0, 5, 10, 20, 50, 100, np.inf]
+LABELS = ["<5", "5-9", "10-19", "20-49", "50-99", ">=100"]
+
+
+def per_user(job: Path) -> dict[str, pd.DataFrame]:
+    """Per-user NDCG@10 on valid and test, and each user's last-item / target training counts."""
+    cfg = prepare(load_job_config(job), "evaluate")
+    p = parts.build(cfg, device="cpu", training=False)
+    p.model.fit(p.data)  # count models; a no-op for gradient models
+    if (job / "best.pt").is_file():
+        p.model.load_state_dict(checkpoint.load(job / "best.pt", map_location=p.device)["model"])
+    counts = np.bincount(p.data.train.items, minlength=p.data.num_items + 1)
+    frames = {}
+    for split in ("valid", "test"):
+        es = getattr(p.data, split)
+        _, pu = p.evaluator.evaluate(p.model, EvalBatches(es, int(cfg.max_len), p.device), per_user=True)
+        last = es.hist.items[es.hist.offsets[1:] - 1]
+        by_user = pd.DataFrame({"user": es.hist.users, "last_count": counts[last],
+                                "target_count": counts[es.targets]})
+        frames[split] = pu[["user", "ndcg_10"]].merge(by_user, on="user", validate="one_to_one")
+    return frames
+
+
+def bucket_table(frames: dict[str, dict[str, pd.DataFrame]], by: str) -> str:
+    rows = []
+    for split in ("valid", "test"):
+        some = next(iter(frames.values()))[split]
+        share = pd.cut(some[by], EDGES, right=False, labels=LABELS).value_counts(normalize=True).reindex(LABELS)
+        rows.append(f"| {split} | users | " + " | ".join(f"{s:.3f}" for s in share) + " | 1.000 |")
+        for name, f in frames.items():
+            d = f[split]
+            g = d.groupby(pd.cut(d[by], EDGES, right=False, labels=LABELS), observed=False)["ndcg_10"].mean()
+            rows.append(f"| {split} | {name} | " + " | ".join(f"{x:.4f}" for x in g.reindex(LABELS))
+                        + f" | {d['ndcg_10'].mean():.4f} |")
+    head = f"| split | NDCG@10 by train count of the {by.replace('_count', '')} item | " + " | ".join(LABELS) \
+        + " | all |\n|" + "---|" * (len(LABELS) + 3)
+    return head + "\n" + "\n".join(rows)
+
+
+def main(args: list[str]) -> None:
+    if not args or any("=" not in a for a in args):
+        sys.exit("usage: python bench/valid_test_gap.py NAME=JOB_DIR [NAME=JOB_DIR ...]")
+    frames = {}
+    for a in args:
+        name, job = a.split("=", 1)
+        frames[name] = per_user(Path(job))
+    for by in ("last_count", "target_count"):
+        print(bucket_table(frames, by), end="\n\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
