@@ -21,6 +21,7 @@ import pandas as pd
 from recexp.config.jobdir import load_job_config
 from recexp.config.prepare import prepare
 from recexp.data.batches import EvalBatches
+from recexp.errors import UserError
 from recexp.training import checkpoint, parts
 
 EDGES = [0, 5, 10, 20, 50, 100, np.inf]
@@ -68,7 +69,10 @@ def main(args: list[str]) -> None:
     frames = {}
     for a in args:
         name, job = a.split("=", 1)
-        frames[name] = per_user(Path(job))
+        try:
+            frames[name] = per_user(Path(job))
+        except UserError as exc:  # a folder that is not a job, a model that does not fit its best.pt
+            sys.exit(f"error: {exc}")
     for by in ("last_count", "target_count"):
         print(bucket_table(frames, by), end="\n\n")
 
