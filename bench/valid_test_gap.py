@@ -18,11 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recexp.config.jobdir import load_job_config
-from recexp.config.prepare import prepare
 from recexp.data.batches import EvalBatches
 from recexp.errors import UserError
-from recexp.training import checkpoint, parts
+from recexp.jobs.evaluate import load_job
 
 EDGES = [0, 5, 10, 20, 50, 100, np.inf]
 LABELS = ["<5", "5-9", "10-19", "20-49", "50-99", ">=100"]
@@ -30,11 +28,7 @@ LABELS = ["<5", "5-9", "10-19", "20-49", "50-99", ">=100"]
 
 def per_user(job: Path) -> dict[str, pd.DataFrame]:
     """Per-user NDCG@10 on valid and test, and each user's last-item / target training counts."""
-    cfg = prepare(load_job_config(job), "evaluate")
-    p = parts.build(cfg, device="cpu", training=False)
-    p.model.fit(p.data)  # count models; a no-op for gradient models
-    if (job / "best.pt").is_file():
-        p.model.load_state_dict(checkpoint.load(job / "best.pt", map_location=p.device)["model"])
+    cfg, p, _ = load_job(job, "cpu", require_checkpoint=False)  # a count model has no best.pt
     counts = np.bincount(p.data.train.items, minlength=p.data.num_items + 1)
     frames = {}
     for split in ("valid", "test"):

@@ -191,6 +191,16 @@ def test_evaluate_command_reproduces_the_runs_test_metrics(tmp_runs):
         assert abs(got[key] - expected[key]) < 1e-9, key
     r = _cli(["evaluate", str(tmp_runs / "nowhere")], tmp_runs)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "not found" in r.stderr
+    import torch
+
+    ckpt = tmp_runs / "job" / "best.pt"
+    torch.save({"model": {"item_emb.weight": torch.zeros(3, 2)}, "epoch": 1}, ckpt)  # another model's weights
+    r = _cli(["evaluate", str(tmp_runs / "job"), "--device", "cpu"], tmp_runs)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"{ckpt}: does not fit this job's model" in r.stderr
+    ckpt.write_bytes(b"not a checkpoint")
+    r = _cli(["evaluate", str(tmp_runs / "job"), "--device", "cpu"], tmp_runs)
+    assert r.returncode == 2 and f"{ckpt}: not a readable checkpoint" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("override,message", [("trainer.lr=abc", "trainer.lr='abc': expected a number"),
