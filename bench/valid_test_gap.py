@@ -3,8 +3,11 @@
 Evaluates each job's ``best.pt`` on the validation and test sets (its own config, full ranking as
 the job ran) and breaks NDCG@10 down by how often an item occurs in the training sequences: the
 query's last item (the one item a first-order Markov model reads) and the target. At test time the
-query's last item is the validation item, so the two splits differ in exactly that position. No
-MLflow run is recorded; nothing in the job folders is written.
+query's last item is the validation item, so the two splits differ in exactly that position. A
+third row, ``test_skip``, ranks the test target from the validation query (the validation item
+dropped from what the model reads; it stays masked): a loss that persists there is about the target
+one step further on, not about reading the validation item. No MLflow run is recorded; nothing in
+the job folders is written.
 
     OMP_NUM_THREADS=1 RECEXP_DATA_DIR=/path/to/datasets python bench/valid_test_gap.py \
         GRU4Rec=runs/single/<day>/<job> Markov=runs/single/<day>/<job>
@@ -27,14 +30,21 @@ LABELS = ["<5", "5-9", "10-19", "20-49", "50-99", ">=100"]
 
 
 def per_user(job: Path) -> dict[str, pd.DataFrame]:
-    """Per-user NDCG@10 on valid and test, and each user's last-item / target training counts."""
+    """Per-user NDCG@10 on valid, test and ``test_skip`` (the test target from the validation
+    query: the validation item dropped from what the model reads, still masked), and each user's
+    last-item / target training counts."""
     cfg, p, _ = load_job(job, "cpu", require_checkpoint=False)  # a count model has no best.pt
     counts = np.bincount(p.data.train.items, minlength=p.data.num_items + 1)
     frames = {}
-    for split in ("valid", "test"):
-        es = getattr(p.data, split)
-        _, pu = p.evaluator.evaluate(p.model, EvalBatches(es, int(cfg.max_len), p.device), per_user=True)
-        last = es.hist.items[es.hist.offsets[1:] - 1]
+    for split, src in (("valid", "valid"), ("test", "test"), ("test_skip", "test")):
+        es = getattr(p.data, src)
+        query = es.hist
+        if split == "test_skip":  # the validation query (the validation item dropped), the test target
+            query = query.select_positions(np.isin(np.arange(len(query.items)), query.offsets[1:] - 1,
+                                                   invert=True))
+        _, pu = p.evaluator.evaluate(p.model, EvalBatches(es, int(cfg.max_len), p.device, query=query),
+                                     per_user=True)
+        last = query.items[query.offsets[1:] - 1]
         by_user = pd.DataFrame({"user": es.hist.users, "last_count": counts[last],
                                 "target_count": counts[es.targets]})
         frames[split] = pu[["user", "ndcg_10"]].merge(by_user, on="user", validate="one_to_one")
@@ -43,7 +53,7 @@ def per_user(job: Path) -> dict[str, pd.DataFrame]:
 
 def bucket_table(frames: dict[str, dict[str, pd.DataFrame]], by: str) -> str:
     rows = []
-    for split in ("valid", "test"):
+    for split in ("valid", "test", "test_skip"):
         some = next(iter(frames.values()))[split]
         share = pd.cut(some[by], EDGES, right=False, labels=LABELS).value_counts(normalize=True).reindex(LABELS)
         rows.append(f"| {split} | users | " + " | ".join(f"{s:.3f}" for s in share) + " | 1.000 |")

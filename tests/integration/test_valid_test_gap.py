@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
@@ -36,7 +37,12 @@ def test_per_user_figures_are_the_jobs_own(tmp_runs):
     both = frames["valid"].merge(frames["test"], on="user", suffixes=("_v", "_t"))
     assert len(both) == len(frames["test"]) > 0
     assert (both["last_count_t"] == both["target_count_v"]).all()
+    skip = frames["test_skip"].merge(frames["valid"], on="user", suffixes=("_s", "_v"))
+    assert len(skip) == len(frames["test"])
+    assert (skip["last_count_s"] == skip["last_count_v"]).all()  # the validation query ...
+    assert (frames["test_skip"]["target_count"] == frames["test"]["target_count"]).all()  # ... the test target
+    assert not np.allclose(skip["ndcg_10_s"], skip["ndcg_10_v"])
     table = bench.bucket_table({"SASRec": frames}, "last_count")
     shares = [line for line in table.splitlines() if "| users |" in line]
-    assert len(shares) == 2 and all(line.endswith("| 1.000 |") for line in shares)
+    assert len(shares) == 3 and all(line.endswith("| 1.000 |") for line in shares)
     assert sum(float(x) for x in shares[0].split("|")[3:9]) == pytest.approx(1.0, abs=0.01)

@@ -144,3 +144,44 @@ def test_eval_batches_capped_positions_cover_every_example_once(monkeypatch):  #
         monkeypatch.setattr(evaluator, "positions_for", lambda device, cap=cap: cap)
         ranked[cap] = evaluator.FullRanking(batch_size=64).evaluate(model, eb, per_user=True)[1]
     assert ranked[0]["rank"].tolist() == ranked[200]["rank"].tolist()
+
+
+class NextItems(SeqRecModel):
+    """Scores item last+1 at 2, item last+2 at 1, everything else 0."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+
+    def query(self, batch) -> torch.Tensor:  # noqa: ANN001
+        last = batch.seq[:, -1]
+        h = torch.zeros(len(last), self.num_items + 1)
+        h[torch.arange(len(last)), (last + 1).clamp(max=self.num_items)] += 2.0
+        h[torch.arange(len(last)), (last + 2).clamp(max=self.num_items)] += 1.0
+        return h
+
+    def item_embeddings(self) -> torch.Tensor:
+        return torch.eye(self.num_items + 1)
+
+
+def test_a_replaced_query_is_what_the_model_reads_and_the_whole_history_is_still_masked():
+    from recexp.data.batches import EvalBatches
+    from recexp.data.seqs import EvalSet, Seqs
+    from recexp.eval.evaluator import FullRanking
+
+    def seqs(*rows: list[int]) -> Seqs:
+        items = np.concatenate([np.asarray(r) for r in rows])
+        return Seqs.from_lengths(np.arange(1, len(rows) + 1), np.array([len(r) for r in rows]), items,
+                                 np.zeros(len(items)))
+
+    ev = EvalSet(seqs([1, 3, 4], [6, 2, 7]), np.array([5, 3]), np.zeros(2))
+    model, evaluator = NextItems(8), FullRanking(ks=[1], metrics=["hr"])
+    # reading the history: user 1 ends in 4 (5 on top: a hit), user 2 ends in 7 (8 on top: a miss)
+    metrics, _ = evaluator.evaluate(model, EvalBatches(ev, 50, torch.device("cpu")))
+    assert metrics["hr_1"] == pytest.approx(0.5)
+    # reading [1, 3] / [6, 2]: 4 scores highest for user 1 but is in the history, so masked, and the
+    # target 5 is first; user 2's top item is the target 3
+    short = seqs([1, 3], [6, 2])
+    metrics, per_user = evaluator.evaluate(model, EvalBatches(ev, 50, torch.device("cpu"), query=short), per_user=True)
+    assert metrics["hr_1"] == pytest.approx(1.0) and per_user["hr_1"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="query has 1 sequences for 2 examples"):
+        EvalBatches(ev, 50, torch.device("cpu"), query=seqs([1]))

@@ -250,10 +250,15 @@ class SessionParallel:
 
 
 class EvalBatches:
-    """Batches of evaluation examples: the last ``max_len`` history items as input."""
+    """Batches of evaluation examples: the last ``max_len`` history items as input. ``query``
+    (one sequence per example, default: the history) replaces what the model reads, for
+    diagnostics; the history mask and :meth:`repeats` always use the whole history."""
 
-    def __init__(self, ev: EvalSet, max_len: int, device: torch.device) -> None:
+    def __init__(self, ev: EvalSet, max_len: int, device: torch.device, query: Seqs | None = None) -> None:
         self.hist = DeviceSeqs(ev.hist, device)
+        self.query = self.hist if query is None else DeviceSeqs(query, device)
+        if len(self.query.users) != len(self.hist.users):
+            raise ValueError(f"query has {len(self.query.users)} sequences for {len(self.hist.users)} examples")
         self.targets = torch.as_tensor(ev.targets, device=device)
         self.max_len = max_len
         self.device = device
@@ -272,7 +277,7 @@ class EvalBatches:
         longest input; ``rows`` says which examples a batch holds. ``max_positions`` > 0 caps
         rows x width: batches of long histories get fewer rows, so an encoder's largest
         activation (rows x width x its widest layer) stays bounded."""
-        lens = (self.hist.offsets[1:] - self.hist.offsets[:-1]).clamp(max=self.max_len)
+        lens = (self.query.offsets[1:] - self.query.offsets[:-1]).clamp(max=self.max_len)
         order = torch.argsort(lens, stable=True)
         ends = lens[order].clamp(min=1).cpu().numpy()  # width of a batch = its last (longest) row
         i, n = 0, len(self.targets)
@@ -281,6 +286,6 @@ class EvalBatches:
             if max_positions > 0 and (j - i) * int(ends[j - 1]) > max_positions:
                 j = i + max(1, max_positions // int(ends[j - 1]))  # its width can only shrink
             rows = order[i:j]
-            seq, t = self.hist.last(rows, int(ends[j - 1]))
+            seq, t = self.query.last(rows, int(ends[j - 1]))
             yield rows, Batch(seq=seq, users=self.hist.users[rows], times=t), self.targets[rows]
             i = j
