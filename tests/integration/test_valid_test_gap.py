@@ -23,6 +23,14 @@ def _bench():  # noqa: ANN202
     return mod
 
 
+def test_train_transitions_by_hand():
+    from recexp.data.seqs import Seqs
+    # sequences [3, 1, 2] and [2, 3]: transitions 3->1, 1->2, 2->3; nothing crosses a sequence boundary
+    train = Seqs.from_lengths(np.array([1, 2]), np.array([3, 2]), np.array([3, 1, 2, 2, 3]), np.zeros(5))
+    codes = _bench().train_transitions(train, num_items=3)
+    assert codes.tolist() == sorted([3 * 4 + 1, 1 * 4 + 2, 2 * 4 + 3])
+
+
 def test_per_user_figures_are_the_jobs_own(tmp_runs):
     job = tmp_runs / "job"
     r = subprocess.run([sys.executable, "-m", "recexp.cli", "train", "model=sasrec", "trainer.max_epochs=2",
@@ -42,6 +50,16 @@ def test_per_user_figures_are_the_jobs_own(tmp_runs):
     assert (skip["last_count_s"] == skip["last_count_v"]).all()  # the validation query ...
     assert (frames["test_skip"]["target_count"] == frames["test"]["target_count"]).all()  # ... the test target
     assert not np.allclose(skip["ndcg_10_s"], skip["ndcg_10_v"])
+    _, p, _ = bench.load_job(job, "cpu")
+    tr = p.data.train
+    pairs = {(int(a), int(b)) for s in range(len(tr)) for a, b in zip(tr.seq(s)[:-1], tr.seq(s)[1:], strict=True)}
+    for split in ("valid", "test"):  # the transition flag, recomputed in plain Python
+        es = getattr(p.data, split)
+        flags = {int(u): (int(es.hist.seq(i)[-1]), int(es.targets[i])) in pairs for i, u in enumerate(es.hist.users)}
+        got = dict(zip(frames[split]["user"].tolist(), frames[split]["pair_seen"].tolist(), strict=True))
+        assert got == flags and 0 < sum(flags.values()) < len(flags)
+    pair = bench.pair_table({"SASRec": frames}).splitlines()
+    assert len(pair) == 2 + 3 and pair[3].startswith("| test | SASRec | ")
     table = bench.bucket_table({"SASRec": frames}, "last_count")
     shares = [line for line in table.splitlines() if "| users |" in line]
     assert len(shares) == 3 and all(line.endswith("| 1.000 |") for line in shares)
