@@ -104,8 +104,10 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     # (now lastfm_sasrec_ce) + width overrides
     "lastfm_sasrec_wide": ["experiment=lastfm_sasrec_ce", "model.block=pre_ln", "model.hidden_size=256", "model.num_blocks=1",
                     "model.num_heads=1", "model.dropout=0.5"],
-    # lastfm_best since 2026-12-06: the former lastfm_best (lastfm_sasrec_wide) on one window per target
-    "lastfm_best": ["experiment=lastfm_sasrec_wide", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
+    # lastfm_sasrec_prefixes (lastfm_best 2026-12-06 until BSARec led): the former lastfm_best
+    # (lastfm_sasrec_wide) on one window per target
+    "lastfm_sasrec_prefixes": ["experiment=lastfm_sasrec_wide", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
+    "lastfm_best": ["experiment=lastfm_bsarec"],  # since 2026-12-06 21:20: BSARec
     # measured when beauty_best was the wide block (now beauty_sasrec_wide)
     "beauty_best_sce": ["experiment=beauty_sasrec_wide", "loss=sce"],
     "beauty_best_rece": ["experiment=beauty_sasrec_wide", "loss=rece"],

@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from recexp.analysis.records import load_records, merge, rows_from_records, save_records, store_runs
-from recexp.analysis.settings import Row, mean_spread, preset_now, preset_params
+from recexp.analysis.settings import Row, best_preset_of, mean_spread, preset_now, preset_params
 from recexp.analysis.summary import best_preset_name, render_summary
 from recexp.analysis.targets import load_targets
 from recexp.errors import UserError
@@ -99,6 +99,10 @@ def target_line(rows: list[Row], target: dict) -> str:
                                   f"`experiment={now}`; run as `experiment={best.preset}` with overrides")
         else:  # the preset was changed after these runs
             where += " as it was when run (that preset composes to another setting now)"
+    elif best.preset and (headline := best_preset_of(best)) not in (None, best.preset):
+        # the runs' own preset still composes to them, and so does the dataset's _best: name the headline
+        where = where.replace(f"`experiment={best.preset}`", f"`experiment={headline}`, the same as "
+                                                             f"`experiment={best.preset}`")
     return (f"**Target.** Best setting on validation {where}, {runs}: {'; '.join(parts)}."
             f"{pub}{few}")
 

@@ -178,6 +178,18 @@ def preset_now(row: Row) -> str | None:
     return None
 
 
+def best_preset_of(row: Row) -> str | None:
+    """``<dataset>_best`` when it composes to ``row``'s setting (whatever preset the runs were made
+    as), else None: the headline's name for the row."""
+    from recexp.config.compose import conf_dir
+
+    name = f"{row.dataset.replace('-', '')}_best"
+    key = (str(conf_dir()), name)
+    if key not in _COMPOSED:
+        _COMPOSED[key] = preset_params(name)
+    return name if _COMPOSED[key] is not None and runs_of(row, _COMPOSED[key]) else None
+
+
 def runs_of(row: Row, setting: dict[str, str]) -> bool:
     """Whether ``row`` ran exactly ``setting`` (params the run adds itself, ``data.*``, aside)."""
     own = {k: v for k, v in row.params.items() if k != tag.PRESET and not k.startswith("data.")}
