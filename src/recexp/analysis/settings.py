@@ -158,22 +158,26 @@ def preset_params(name: str) -> dict[str, str] | None:
 _COMPOSED: dict[tuple[str, str], dict[str, str] | None] = {}
 
 
+def _composed(name: str) -> dict[str, str] | None:
+    """``preset_params(name)``, kept for the process (a table asks per row)."""
+    from recexp.config.compose import conf_dir
+
+    key = (str(conf_dir()), name)
+    if key not in _COMPOSED:
+        _COMPOSED[key] = preset_params(name)
+    return _COMPOSED[key]
+
+
 def preset_now(row: Row) -> str | None:
     """The preset that composes to ``row``'s setting today: its own, else (the preset moved on, or
     the runs were another preset with overrides) one of the dataset's other presets, ``<dataset>_best``
-    first; None when none does. Compositions are kept for the process (a table asks per row)."""
+    first; None when none does."""
     from recexp.config.compose import conf_dir
-
-    def params(name: str) -> dict[str, str] | None:
-        key = (str(conf_dir()), name)
-        if key not in _COMPOSED:
-            _COMPOSED[key] = preset_params(name)
-        return _COMPOSED[key]
 
     stem = row.dataset.replace("-", "")
     others = sorted(p.stem for p in (conf_dir() / "experiment").glob(f"{stem}_*.yaml"))
     for name in [row.preset] * bool(row.preset) + sorted(others, key=lambda n: n != f"{stem}_best"):
-        if (now := params(name)) is not None and runs_of(row, now):
+        if (now := _composed(name)) is not None and runs_of(row, now):
             return name
     return None
 
@@ -181,13 +185,8 @@ def preset_now(row: Row) -> str | None:
 def best_preset_of(row: Row) -> str | None:
     """``<dataset>_best`` when it composes to ``row``'s setting (whatever preset the runs were made
     as), else None: the headline's name for the row."""
-    from recexp.config.compose import conf_dir
-
     name = f"{row.dataset.replace('-', '')}_best"
-    key = (str(conf_dir()), name)
-    if key not in _COMPOSED:
-        _COMPOSED[key] = preset_params(name)
-    return name if _COMPOSED[key] is not None and runs_of(row, _COMPOSED[key]) else None
+    return name if (now := _composed(name)) is not None and runs_of(row, now) else None
 
 
 def runs_of(row: Row, setting: dict[str, str]) -> bool:
