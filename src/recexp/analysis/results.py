@@ -27,8 +27,15 @@ from collections import defaultdict
 from pathlib import Path
 
 from recexp.analysis.records import load_records, merge, rows_from_records, save_records, store_runs
-from recexp.analysis.settings import Row, best_preset_of, mean_spread, preset_now, preset_params
-from recexp.analysis.summary import best_preset_name, render_summary
+from recexp.analysis.settings import (
+    Row,
+    best_preset_name,
+    best_preset_of,
+    mean_spread,
+    preset_now,
+    preset_params,
+)
+from recexp.analysis.summary import render_summary
 from recexp.analysis.targets import load_targets
 from recexp.errors import UserError
 

@@ -176,16 +176,21 @@ def preset_now(row: Row) -> str | None:
 
     stem = row.dataset.replace("-", "")
     others = sorted(p.stem for p in (conf_dir() / "experiment").glob(f"{stem}_*.yaml"))
-    for name in [row.preset] * bool(row.preset) + sorted(others, key=lambda n: n != f"{stem}_best"):
+    for name in [row.preset] * bool(row.preset) + sorted(others, key=lambda n: n != best_preset_name(row.dataset)):
         if (now := _composed(name)) is not None and runs_of(row, now):
             return name
     return None
 
 
+def best_preset_name(dataset: str) -> str:
+    """``<dataset>_best`` with the dataset name as preset names spell it (ml-100k -> ml100k_best)."""
+    return f"{dataset.replace('-', '')}_best"
+
+
 def best_preset_of(row: Row) -> str | None:
     """``<dataset>_best`` when it composes to ``row``'s setting (whatever preset the runs were made
     as), else None: the headline's name for the row."""
-    name = f"{row.dataset.replace('-', '')}_best"
+    name = best_preset_name(row.dataset)
     return name if (now := _composed(name)) is not None and runs_of(row, now) else None
 
 

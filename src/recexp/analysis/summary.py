@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import statistics
 
-from recexp.analysis.settings import Row, mean_spread, runs_of
+from recexp.analysis.settings import Row, best_preset_name, mean_spread, runs_of
 from recexp.record import tag
-
-
-def best_preset_name(dataset: str) -> str:
-    """``<dataset>_best`` with the dataset name as preset names spell it (ml-100k -> ml100k_best)."""
-    return f"{dataset.replace('-', '')}_best"
 
 
 def render_summary(rows: list[Row], command: str, targets: dict | None = None,
