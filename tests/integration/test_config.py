@@ -111,12 +111,17 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     # measured when beauty_best was the wide block (now beauty_sasrec_wide)
     "beauty_best_sce": ["experiment=beauty_sasrec_wide", "loss=sce"],
     "beauty_best_rece": ["experiment=beauty_sasrec_wide", "loss=rece"],
-    # beauty_bert4rec since 2026-12-06: its run was the former preset (cloze alone, 30 epochs, patience 3)
-    # with the overrides that became its values
-    "beauty_bert4rec": ["dataset=beauty", "model=bert4rec", "loss=ce", "sampler=none", "max_len=50",
-                        "model.dropout=0.3", "model.mask_prob=0.4", "model.last_prob=0.5",
-                        "trainer.window_mode=prefixes", "trainer.max_epochs=200", "trainer.batch_size=256",
-                        "trainer.lr=0.003", "trainer.patience=10"],
+    # beauty_bert4rec_cloze (beauty_bert4rec 2026-12-06): its run was the former preset (cloze alone,
+    # 30 epochs, patience 3) with the overrides that became its values
+    "beauty_bert4rec_cloze": ["dataset=beauty", "model=bert4rec", "loss=ce", "sampler=none", "max_len=50",
+                              "model.dropout=0.3", "model.mask_prob=0.4", "model.last_prob=0.5",
+                              "trainer.window_mode=prefixes", "trainer.max_epochs=200", "trainer.batch_size=256",
+                              "trainer.lr=0.003", "trainer.patience=10"],
+    # beauty_bert4rec / toys_bert4rec since 2026-12-07: their runs were the cloze preset (then named
+    # beauty_bert4rec / toys_bert4rec) with the newest item alone masked
+    "beauty_bert4rec": ["experiment=beauty_bert4rec_cloze", "model.last_prob=1.0"],
+    "toys_bert4rec": ["experiment=beauty_bert4rec_cloze", "dataset=toys", "model.last_prob=1.0"],
+    "toys_bert4rec_cloze": ["experiment=beauty_bert4rec_cloze", "dataset=toys"],
     "beauty_sasrec_recbole": ["experiment=beauty_sasrec_ce", "eval.mask_history=none", "trainer.max_epochs=30",
                               "trainer.patience=30", "model.block=post_ln", "model.init=normal",
                               "model.emb_scale=false", "model.positions=from_start",
