@@ -437,6 +437,31 @@ def test_learning_curves_keep_each_models_leading_row_and_the_markov_level(tmp_p
         (level, "", 1, 0.0555), (level, "", 3, 0.0555)])
 
 
+def test_learning_curves_draw_the_row_the_per_model_table_shows(tmp_path: Path):
+    """A probe with fewer seeds that leads on validation is not drawn in place of the model's
+    3-seed row: the figure shows the setting the per-model table names (2026-12-07: two seeds of a
+    BERT4Rec layout probe had replaced the preset's curve)."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("curves")
+    for seed in (0, 1, 2):
+        _run(client, exp, dataset="beauty", model="BERT4Rec", loss="ce", seed=seed, ndcg=0.04, hr=0.07, best=2,
+             epoch_s=[5.0, 5.0], preset="beauty_bert4rec", valid=[0.05, 0.06])
+    for seed in (0, 1):  # higher on validation, two seeds
+        _run(client, exp, dataset="beauty", model="BERT4Rec", loss="ce", seed=seed, ndcg=0.04, hr=0.07, best=1,
+             epoch_s=[5.0], preset="beauty_bert4rec", lr="0.1", valid=[0.07])
+    records = tmp_path / "runs.jsonl"
+    figs = tmp_path / "img"
+    assert main(["--uri", uri, "--records", str(records), "--save-records", "--curves", str(figs),
+                 "--out", str(tmp_path / "a.md")]) == 0
+    data = pd.read_csv(figs / "curves_beauty.csv", keep_default_na=False)
+    got = sorted((str(s), e, round(v, 4)) for _, s, e, v in data.itertuples(index=False))
+    assert got == sorted((str(s), e, v) for s in (0, 1, 2) for e, v in ((1, 0.05), (2, 0.06)))
+
+
 def test_per_model_table_prefers_three_seeds_and_states_the_gap_to_markov():
     """Issue 31: one row per model, the setting leading on validation among those with 3 seeds
     (a luckier single seed only when the model has nothing better), its gap to the count model."""
