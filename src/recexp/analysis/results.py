@@ -183,11 +183,9 @@ def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
 
 
 def learning_curves(rows: list[Row], records: list[dict], folder: Path) -> list[Path]:
-    """Per dataset (the documents' protocol), each trained model's validation NDCG@10 by epoch:
-    among the rows whose runs kept a curve, the one ``per_model`` would pick (the leader on
-    validation with 3 or more seeds, else the leader), every seed a thin line and their mean bold;
-    the count Markov model's validation figure as a dashed level. Writes
-    ``folder/curves_<dataset>.{pdf,png,csv}``; returns the paths written."""
+    """Per dataset (the documents' protocol), each trained model's validation NDCG@10 by epoch, of
+    the row ``per_model`` picks among those that kept a curve, every seed a thin line and their
+    mean bold; the count Markov model's validation figure dashed. Returns the paths written."""
     import pandas as pd
 
     from recexp.analysis import figures
@@ -199,8 +197,7 @@ def learning_curves(rows: list[Row], records: list[dict], folder: Path) -> list[
         lead: dict[str, Row] = {}
         for r in mine:  # rows are ordered by validation, best first
             if any(curve.get(i) for i in r.run_ids):
-                lead.setdefault(r.model, r)
-                if len(r.seeds) >= 3 and len(lead[r.model].seeds) < 3:  # a probe with fewer seeds yields
+                if r.model not in lead or len(r.seeds) >= 3 > len(lead[r.model].seeds):  # 3 seeds first
                     lead[r.model] = r
         if not lead:
             continue
