@@ -114,6 +114,12 @@ def target_line(rows: list[Row], target: dict) -> str:
             f"{pub}{few}")
 
 
+def shown_row(mine: list[Row]) -> tuple[Row, bool]:
+    """A model's leading row (``mine``: best first) with 3+ seeds or a count model, else its leader."""
+    full = [r for r in mine if len(r.seeds) >= 3 or not _trained(r)]
+    return (full[0] if full else mine[0]), bool(full)
+
+
 def per_model(rows: list[Row], published: dict[str, str]) -> list[str]:
     """One row per model of one dataset's table: its setting that leads on validation among those
     with 3 or more seeds (count models, whose fit has no seed, always qualify), else its leading
@@ -125,10 +131,7 @@ def per_model(rows: list[Row], published: dict[str, str]) -> list[str]:
     base = statistics.fmean(markov.ndcg) if markov else None
     out = ["| model | setting (leading on validation) | seeds | test NDCG@10 | vs Markov | published NDCG@10 (source) |",
            "|---|---|---|---|---|---|"]
-    chosen = []
-    for model, mine in by_model.items():
-        full = [r for r in mine if len(r.seeds) >= 3 or not _trained(r)]
-        chosen.append((model, full[0] if full else mine[0], bool(full)))
+    chosen = [(model, *shown_row(mine)) for model, mine in by_model.items()]
     for model, r, full in sorted(chosen, key=lambda c: -c[1].selection):
         n = statistics.fmean(r.ndcg)
         seeds = ",".join(map(str, r.seeds)) if _trained(r) else "- (count model)"
@@ -194,11 +197,8 @@ def learning_curves(rows: list[Row], records: list[dict], folder: Path) -> list[
     written: list[Path] = []
     for ds in sorted({r.dataset for r in rows if not r.protocol}):
         mine = [r for r in rows if r.dataset == ds and not r.protocol]
-        lead: dict[str, Row] = {}
-        for r in mine:  # rows are ordered by validation, best first
-            if any(curve.get(i) for i in r.run_ids):
-                if r.model not in lead or len(r.seeds) >= 3 > len(lead[r.model].seeds):  # 3 seeds first
-                    lead[r.model] = r
+        drawn = [r for r in mine if any(curve.get(i) for i in r.run_ids)]  # best on validation first
+        lead = {m: shown_row([r for r in drawn if r.model == m])[0] for m in dict.fromkeys(r.model for r in drawn)}
         if not lead:
             continue
         points = [{"group": f"{r.model} ({r.preset or r.loss})", "seed": seed, "epoch": int(e), "value": v}
