@@ -55,6 +55,10 @@ class SeqRecModel(nn.Module):
             return self.query(batch).unsqueeze(1), batch.targets[:, -1:]  # (B, 1, D), (B, 1)
         return self(batch), batch.targets
 
+    def penalty(self) -> torch.Tensor | None:
+        """A term the trainer adds to every batch's loss (a regulariser on the weights), or ``None``."""
+        return None
+
     def query(self, batch: Batch) -> torch.Tensor:
         """Query for the next item after the whole input, (B, D)."""
         return self(batch)[:, -1]

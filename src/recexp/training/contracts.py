@@ -46,6 +46,9 @@ class Model(Scorer, Protocol):
     def query(self, batch: Batch) -> torch.Tensor:
         """(B, D) query for the item after the whole input."""
         ...
+    def penalty(self) -> torch.Tensor | None:
+        """A regulariser added to every batch's loss (TV-Rec's basis orthogonality), or None."""
+        ...
 
 
 @runtime_checkable

@@ -64,11 +64,14 @@ def training_loss(model: Model, loss: Loss, sampler: Sampler | None, batch: Batc
         h, pos = H[mask], T[mask]  # (M, D), (M,)
         rows = torch.arange(T.shape[0], device=T.device).unsqueeze(1).expand_as(T)[mask]  # (M,)
     if loss.requires == "full":
-        return loss.from_queries(h, pos, model)  # the loss picks its own (fused) path
-    neg = sampler.sample(pos, batch, rows, generator)
-    pos_s = model.score(h, pos.unsqueeze(1)).squeeze(1)  # (M,)
-    neg_s = model.score(h, neg.ids)  # (M, K)
-    return loss(pos_s, neg_s, neg.pos_log_q, neg.log_q)
+        value = loss.from_queries(h, pos, model)  # the loss picks its own (fused) path
+    else:
+        neg = sampler.sample(pos, batch, rows, generator)
+        pos_s = model.score(h, pos.unsqueeze(1)).squeeze(1)  # (M,)
+        neg_s = model.score(h, neg.ids)  # (M, K)
+        value = loss(pos_s, neg_s, neg.pos_log_q, neg.log_q)
+    penalty = model.penalty()
+    return value if penalty is None else value + penalty
 
 
 def fit_batch_size(batch_size: int, num_windows: int, min_steps: int) -> int:
