@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 from recexp.losses.full import CrossEntropy
 from recexp.models.tvrec import TimeVariantFilter, TVRec, kernel_matrix, ortho_penalty
+from recexp.training.parts import build_loss_and_sampler
 from recexp.training.trainer import training_loss
+from tests.conftest import compose_cfg
 
 N = 30
 
@@ -125,3 +128,67 @@ def test_bad_values_are_config_errors():
         TVRec(num_items=N, num_basis=0)
     with pytest.raises(ConfigError, match="model.reg_weight"):
         TVRec(num_items=N, reg_weight=-1.0)
+
+
+# --- the authors' forward, written out here from the paper's graph-Fourier form ---------------------
+
+def _authors_forward(m: TVRec, seq: torch.Tensor) -> torch.Tensor:
+    """The last position's output as github.com/yehjin-shin/TV-Rec computes it (dropout off): left-pad
+    to max_len, LN(item), padding rows zeroed before each block, the filter applied in the Fourier
+    basis of a directed cycle over the window right-padded with K - 1 zeros (wrap included)."""
+    L, D = m.max_len, m.item_emb.weight.shape[1]
+    seq = torch.nn.functional.pad(seq, (L - seq.shape[1], 0))
+    n = 2 * L - 1
+    A = torch.zeros(n, n)
+    A[0, -1] = 1.0
+    A[1:, :-1] += torch.eye(n - 1)
+    lam, V = torch.linalg.eig(A)
+    powers = torch.stack([lam**k for k in range(L + 1)], dim=1)  # (n, K + 1)
+    ln = lambda z, mod: torch.nn.functional.layer_norm(z, (D,), mod.weight, mod.bias, mod.eps)  # noqa: E731
+    x = ln(m.item_emb.weight[seq], m.ln)
+    for blk in m.blocks:
+        x = x * (seq > 0).unsqueeze(-1)
+        B = torch.view_as_complex(blk.filter.basis.contiguous())
+        c = torch.cat([blk.filter.coef, torch.zeros(n - L, B.shape[0])])  # the code's rows past L are unused
+        Hc = c.to(torch.complex64) @ (B / B.abs().pow(2).sum(1, keepdim=True).sqrt())
+        F = V * (Hc @ powers.T)
+        padded = torch.cat([x, torch.zeros(x.shape[0], n - L, D)], dim=1).to(torch.complex64)
+        y = torch.real(F @ torch.linalg.inv(V) @ padded)[:, :L]
+        h = ln(y + x, blk.ln1)
+        x = ln(h + blk.ffn(h), blk.ln2)
+    return x[:, -1]
+
+
+def test_last_position_is_the_authors_forward_when_the_window_has_padding():
+    """Padding at position 0 is zeroed before each block, so the wrapped lag reads nothing there:
+    the causal filter then equals the code's at the last position. A full window differs by it."""
+    m = _model()
+    with torch.no_grad():
+        for blk in m.blocks:
+            blk.filter.basis.normal_()
+            blk.filter.coef.normal_()
+    short = torch.tensor([[3, 5, 7, 9], [0, 2, 4, 6]])
+    with torch.no_grad():
+        assert torch.allclose(m.query(_batch(short)), _authors_forward(m, short), atol=1e-4)
+        full = torch.tensor([[3, 5, 7, 9, 11, 13]])
+        assert not torch.allclose(m.query(_batch(full)), _authors_forward(m, full), atol=1e-4)
+
+
+@pytest.mark.parametrize("loss,sampler", [("ce", "none"), ("bpr", "uniform"), ("bce", "popularity"),
+                                          ("sampled_softmax", "in_batch"), ("top1_max", "mixed")])
+def test_any_loss_and_sampler_trains_tvrec(loss, sampler):
+    """One training step through the real config and the trainer's wiring."""
+    cfg = compose_cfg(["model=tvrec", f"loss={loss}", f"sampler={sampler}", "model.hidden_size=16",
+                       "model.reg_weight=0.01"])
+    model = instantiate(cfg.model, num_items=40, num_users=6)
+    loss_fn, smp = build_loss_and_sampler(cfg, model)
+    if smp is not None:
+        smp.setup(torch.arange(41) % 7, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    seq = torch.randint(1, 41, (6, 12), generator=gen)
+    seq[:3, :4] = 0
+    targets = torch.where(seq > 0, torch.randint(1, 41, (6, 12), generator=gen), 0)
+    value = training_loss(model, loss_fn, smp, _batch(seq, targets), gen)
+    value.backward()
+    assert torch.isfinite(value)
+    assert model.blocks[0].filter.coef.grad.abs().sum() > 0
