@@ -107,7 +107,7 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     # lastfm_sasrec_prefixes (lastfm_best 2026-12-06 until BSARec led): the former lastfm_best
     # (lastfm_sasrec_wide) on one window per target
     "lastfm_sasrec_prefixes": ["experiment=lastfm_sasrec_wide", "trainer.window_mode=prefixes", "trainer.batch_size=256"],
-    "lastfm_best": ["experiment=lastfm_bsarec"],  # since 2026-12-06 21:20: BSARec
+    "lastfm_best": ["experiment=lastfm_tvrec"],  # since 2026-12-07 05:30: TV-Rec (BSARec before, lastfm_bsarec)
     # measured when beauty_best was the wide block (now beauty_sasrec_wide)
     "beauty_best_sce": ["experiment=beauty_sasrec_wide", "loss=sce"],
     "beauty_best_rece": ["experiment=beauty_sasrec_wide", "loss=rece"],
