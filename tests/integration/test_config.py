@@ -117,9 +117,13 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
                               "model.dropout=0.3", "model.mask_prob=0.4", "model.last_prob=0.5",
                               "trainer.window_mode=prefixes", "trainer.max_epochs=200", "trainer.batch_size=256",
                               "trainer.lr=0.003", "trainer.patience=10"],
-    # beauty_bert4rec / toys_bert4rec_preln since 2026-12-07: their runs were the cloze preset (then named
-    # beauty_bert4rec / toys_bert4rec) with the newest item alone masked
-    "beauty_bert4rec": ["experiment=beauty_bert4rec_cloze", "model.last_prob=1.0"],
+    # beauty_bert4rec_preln / toys_bert4rec_preln (beauty_bert4rec / toys_bert4rec from 2026-12-07 01:00):
+    # their runs were the cloze preset (then named beauty_bert4rec / toys_bert4rec) with the newest item alone masked
+    "beauty_bert4rec_preln": ["experiment=beauty_bert4rec_cloze", "model.last_prob=1.0"],
+    # beauty_bert4rec since 2026-12-07 05:45: its runs were the former beauty_bert4rec (now
+    # beauty_bert4rec_preln) in BERT's layout at lr 1e-3
+    "beauty_bert4rec": ["experiment=beauty_bert4rec_preln", "model.block=post_ln", "model.init=normal",
+                        "model.emb_scale=false", "trainer.lr=0.001"],
     "toys_bert4rec_preln": ["experiment=beauty_bert4rec_cloze", "dataset=toys", "model.last_prob=1.0"],
     # toys_bert4rec since 2026-12-07 02:50: its runs were the former toys_bert4rec (now
     # toys_bert4rec_preln) in BERT's layout at lr 1e-3
