@@ -99,7 +99,7 @@ RULES: dict[str, Num] = {
     "model.decay": NONNEG, "model.decay@MovingAverage": Num(float, 0, 1, lo_open=True),
     "model.half_life": POS, "model.smoothing": NONNEG, "model.time_unit": POS, "model.neighbours": POS_INT,
     "model.prev_items": POS_INT, "model.c": POS_INT, "model.qk_dim": POS_INT, "model.v_dim": POS_INT,
-    "model.temperature": Num(float, 0, lo_open=True, nullable=True),
+    "model.temperature": Num(float, 0, lo_open=True, nullable=True), "model.reg_weight": NONNEG,
     "loss.label_smoothing": Num(float, 0, 1, hi_open=True), "loss.reg": NONNEG, "loss.t": PROB,
     "loss.n_buckets": POS_INT, "loss.n_buckets@ReducedCE": NONNEG_INT, "loss.bucket_size_*": POS_INT,
     "loss.item_block": POS_INT, "loss.buckets_per_chunk": POS_INT, "loss.n_extra_chunks": NONNEG_INT,
