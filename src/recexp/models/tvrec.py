@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recexp.data.batches import Batch
 from recexp.errors import ConfigError
 from recexp.models.sasrec import SASRec
 from recexp.runtime.dropout import Dropout
@@ -134,9 +133,6 @@ class TVRec(SASRec):
         for i, block in enumerate(self.blocks):
             x = block(x * real, last_only and i == len(self.blocks) - 1)  # padding rows zeroed, as the code
         return x
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.encode(batch.seq)
 
     def penalty(self) -> torch.Tensor | None:
         if not self.reg_weight:
