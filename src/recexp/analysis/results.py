@@ -32,6 +32,7 @@ from recexp.analysis.settings import (
     best_preset_name,
     best_preset_of,
     mean_spread,
+    preset_cell,
     preset_now,
     preset_params,
 )
@@ -138,12 +139,7 @@ def per_model(rows: list[Row], published: dict[str, str]) -> list[str]:
         seeds += "" if full else " (fewer than 3)"
         vs = "-" if base is None or r is markov else f"{n - base:+.4f} ({'at or above' if n >= base else 'below'})"
         name = f"{model} (count baseline)" if r is markov else model
-        setting = f"`{r.preset}`" if r.preset else "-"
-        if r.preset and (now := preset_now(r)) != r.preset:
-            # the preset moved on since (its new setting has fewer seeds), or the runs were another
-            # preset with overrides that a preset composes to now
-            setting = f"`{now}` (run as `{r.preset}` + overrides)" if now else setting + " as it was when run"
-        out.append(f"| {name} | {setting} | {seeds} | **{mean_spread(r.ndcg)}** | {vs} | "
+        out.append(f"| {name} | {preset_cell(r)} | {seeds} | **{mean_spread(r.ndcg)}** | {vs} | "
                    f"{published.get(model, '-')} |")
     return out
 
@@ -178,7 +174,7 @@ def render(rows: list[Row], command: str, targets: dict | None = None) -> str:
             minutes = f"{statistics.fmean(r.minutes):.1f}" if r.minutes else "-"
             pub = f"{published.get(r.model, '-')} | " if published else ""
             name = f"{r.model} (count baseline)" if r.model == "Markov" else r.model  # the line to beat
-            out.append(f"| {name} | {loss} | {r.sampler} | {r.preset or '-'} | {seeds} | "
+            out.append(f"| {name} | {loss} | {r.sampler} | {preset_cell(r, moved='')} | {seeds} | "
                        f"{mean_spread(valid) if valid else '-'} | {mean_spread(r.hr)} | **{mean_spread(r.ndcg)}** | "
                        f"{rep}{best} | {epoch} | {minutes} | {pub}{notes.get(i, '')} |")
         out.append("")

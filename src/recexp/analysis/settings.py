@@ -182,6 +182,15 @@ def preset_now(row: Row) -> str | None:
     return None
 
 
+def preset_cell(r: Row, moved: str = " as it was when run") -> str:
+    """The preset that composes to ``r``'s setting today, and the one its runs were made as when
+    that differs (another preset with overrides, or a preset that moved on under a new name); when
+    none composes to it, the runs' preset and ``moved``."""
+    now = preset_now(r) if r.preset else None
+    return ("-" if not r.preset else f"`{r.preset}`" if now == r.preset else f"`{now}` (run as `{r.preset}`)"
+            if now else f"`{r.preset}`{moved}")
+
+
 def best_preset_name(dataset: str) -> str:
     """``<dataset>_best`` with the dataset name as preset names spell it (ml-100k -> ml100k_best)."""
     return f"{dataset.replace('-', '')}_best"
