@@ -208,7 +208,7 @@ def _cross_checks(data: dict[str, Any]) -> None:
         check_mask_history(data["eval"]["mask_history"])
     model = data.get("model") or {}
     mode = (data.get("trainer") or {}).get("window_mode", "all")
-    if model.get("filter_scope") == "window" and mode != "prefixes":  # before a run opens, not at fit
+    if model.get("filter_scope") == "window" and not str(mode).startswith("prefixes"):  # before a run opens
         raise ConfigError(f"model.filter_scope=window filters the whole window, so only its last position may "
                           f"be trained: use trainer.window_mode=prefixes (got {mode})")
     h, heads = model.get("hidden_size"), model.get("num_heads")

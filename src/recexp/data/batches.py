@@ -108,6 +108,10 @@ def batch_plan(lengths: torch.Tensor, order: torch.Tensor, starts: torch.Tensor,
                         for s in starts]).tolist()
 
 
+WINDOW_MODES = ("all", "last", "prefixes", "prefixes_empty")  # trainer.window_mode
+PREFIXES = ("prefixes", "prefixes_empty")  # one window per target, its last position trained
+
+
 class TrainWindows:
     """Training windows of ``max_len + 1`` items cut from each training sequence.
 
@@ -117,7 +121,10 @@ class TrainWindows:
     data augmentation: one window per target (every prefix of every sequence, its last
     ``max_len`` items as input) with only its last position trained, so a batch holds
     ``batch_size`` targets from as many different contexts (about mean length / 2 times the
-    encoder work of ``all`` for the same targets).
+    encoder work of ``all`` for the same targets). ``mode='prefixes_empty'`` adds the empty
+    prefix: each sequence's first item is a target too, predicted from an all-padding input, as
+    the training sets of the S3Rec, BSARec and TV-Rec code are built (``seq[:i + 1]`` for every
+    i, the first of them with no input).
     """
 
     def __init__(self, train: Seqs, max_len: int, device: torch.device, mode: str = "all") -> None:
@@ -126,18 +133,18 @@ class TrainWindows:
             n_win = np.maximum(1, np.ceil((lens - 1) / max_len).astype(np.int64))
         elif mode == "last":
             n_win = np.ones_like(lens)
-        elif mode == "prefixes":
-            n_win = np.maximum(1, lens - 1)
+        elif mode in PREFIXES:
+            n_win = np.maximum(1, lens - (mode == "prefixes"))
         else:
-            raise ConfigError(f"trainer.window_mode={mode!r}: expected all, last or prefixes")
-        keep = lens >= 2  # a single item has no target
+            raise ConfigError(f"trainer.window_mode={mode!r}: expected {', '.join(WINDOW_MODES)}")
+        keep = lens >= (1 if mode == "prefixes_empty" else 2)  # else a single item has no target
         rows = np.repeat(np.arange(len(lens)), np.where(keep, n_win, 0))
         k = np.arange(len(rows)) - np.repeat(np.cumsum(np.where(keep, n_win, 0)) - np.where(keep, n_win, 0),
                                              np.where(keep, n_win, 0))
         self.seqs = DeviceSeqs(train, device)
         self.rows = torch.as_tensor(rows, device=device)
-        self.shift = torch.as_tensor(k if mode == "prefixes" else k * max_len, device=device)
-        self.max_len, self.prefixes = max_len, mode == "prefixes"
+        self.shift = torch.as_tensor(k if mode in PREFIXES else k * max_len, device=device)
+        self.max_len, self.prefixes = max_len, mode in PREFIXES
         self.device = device
 
     def __len__(self) -> int:
@@ -175,10 +182,12 @@ class TrainWindows:
         rows = self.rows[w]
         win, t = self.seqs.last(rows, max(width, 2), self.shift[w])  # (B, width) <= max_len + 1
         seq, targets = win[:, :-1], win[:, 1:]
-        targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
-        if self.prefixes:  # the window's last position is its one target (every window has >= 2 items)
-            targets[:, :-1] = 0  # (torch.where made a fresh tensor)
+        if self.prefixes:  # the window's last item is its one target (after an empty input too)
+            targets = torch.zeros_like(targets)
+            targets[:, -1] = win[:, -1]
             count = len(w)
+        else:
+            targets = torch.where(seq > 0, targets, torch.zeros_like(targets))
         return Batch(seq=seq, users=self.seqs.users[rows], times=t[:, :-1], targets=targets,
                      num_targets=int(count), last_only=self.prefixes)
 

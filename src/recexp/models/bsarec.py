@@ -39,6 +39,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recexp.data.batches import PREFIXES
 from recexp.errors import ConfigError
 from recexp.models.sasrec import PostLNBlock, SASRec, attention_mask
 from recexp.runtime.gemm import Linear
@@ -154,7 +155,7 @@ class BSARec(SASRec):
         self.reset_parameters()
 
     def check_training(self, window_mode: str) -> None:
-        if self.filter_scope == "window" and window_mode != "prefixes":
+        if self.filter_scope == "window" and window_mode not in PREFIXES:
             raise ConfigError(f"model.filter_scope=window filters the whole window, so only its last position may "
                               f"be trained: use trainer.window_mode=prefixes (got {window_mode})")
 
