@@ -341,25 +341,25 @@ def test_target_line_names_the_best_preset_for_runs_made_as_another_preset_with_
 
 
 def test_target_line_names_the_best_preset_when_the_runs_own_preset_still_composes_to_them():
-    """lastfm_best is lastfm_tvrec: runs made as lastfm_tvrec are headlined as lastfm_best (the
+    """beauty_best is beauty_bsarec: runs made as beauty_bsarec are headlined as beauty_best (the
     README's name for them), their own name kept beside it."""
     from recexp.analysis.query import RunRecord
     from recexp.analysis.results import target_line
     from recexp.analysis.settings import group_rows, preset_params
 
-    setting = preset_params("lastfm_best")
-    assert setting == preset_params("lastfm_tvrec")
+    setting = preset_params("beauty_best")
+    assert setting == preset_params("beauty_bsarec")
 
     def run(seed: int, **changed: str) -> RunRecord:
         params = setting | {"seed": str(seed), "tracking.experiment": "x"} | changed
         return RunRecord(f"r{seed}{changed}", "x", "1", seed, params,
-                         {"recexp.model": "TVRec", "recexp.dataset": "lastfm", "recexp.loss": "ce",
-                          "recexp.preset": "lastfm_tvrec"}, {"test/ndcg_10": 0.04, "test/hr_10": 0.07, "best_epoch": 9})
+                         {"recexp.model": "BSARec", "recexp.dataset": "beauty", "recexp.loss": "ce",
+                          "recexp.preset": "beauty_bsarec"}, {"test/ndcg_10": 0.04, "test/hr_10": 0.07, "best_epoch": 9})
 
     line = target_line(group_rows([run(s) for s in range(3)], {}), {"ndcg_10": 0.05})
-    assert "(`experiment=lastfm_best`, the same as `experiment=lastfm_tvrec`)" in line, line
-    other = target_line(group_rows([run(s, **{"model.num_basis": "16"}) for s in range(3)], {}), {"ndcg_10": 0.05})
-    assert "lastfm_best" not in other and "as it was when run" in other  # lastfm_tvrec composes to M=8
+    assert "(`experiment=beauty_best`, the same as `experiment=beauty_bsarec`)" in line, line
+    other = target_line(group_rows([run(s, **{"model.c": "9"}) for s in range(3)], {}), {"ndcg_10": 0.05})
+    assert "beauty_best" not in other and "as it was when run" in other  # beauty_bsarec composes to c=5
 
 
 def test_the_best_row_is_chosen_on_validation_never_on_test():
