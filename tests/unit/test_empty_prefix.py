@@ -57,6 +57,15 @@ def test_unknown_window_mode_names_the_choices():
         TrainWindows(_seqs()[0], 8, torch.device("cpu"), "prefix")
 
 
+def test_unknown_window_mode_is_refused_at_composition_before_a_run_opens():
+    from recexp.config.schema import validate
+    from recexp.errors import ConfigError
+
+    validate(_compose(["trainer.window_mode=prefixes_empty"]))  # every choice passes
+    with pytest.raises(ConfigError, match=r"^trainer.window_mode='prefix': expected all, last, prefixes, prefixes_empty$"):
+        validate(_compose(["trainer.window_mode=prefix"]))
+
+
 @pytest.mark.parametrize("name", CONF_MODELS)
 def test_every_trainable_model_trains_finite_on_empty_inputs(name: str):
     seqs = _seqs(20, 30)[0]

@@ -20,6 +20,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
+from recexp.data import PREFIXES, WINDOW_MODES
 from recexp.errors import ConfigError
 
 INF = math.inf
@@ -208,7 +209,9 @@ def _cross_checks(data: dict[str, Any]) -> None:
         check_mask_history(data["eval"]["mask_history"])
     model = data.get("model") or {}
     mode = (data.get("trainer") or {}).get("window_mode", "all")
-    if model.get("filter_scope") == "window" and not str(mode).startswith("prefixes"):  # before a run opens
+    if mode not in WINDOW_MODES:  # here, before a run opens, not at the first epoch
+        raise ConfigError(f"trainer.window_mode={mode!r}: expected {', '.join(WINDOW_MODES)}")
+    if model.get("filter_scope") == "window" and mode not in PREFIXES:
         raise ConfigError(f"model.filter_scope=window filters the whole window, so only its last position may "
                           f"be trained: use trainer.window_mode=prefixes (got {mode})")
     h, heads = model.get("hidden_size"), model.get("num_heads")

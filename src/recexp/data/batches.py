@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from recexp.data import PREFIXES, WINDOW_MODES
 from recexp.data.seqs import EvalSet, Seqs
 from recexp.errors import ConfigError
 
@@ -106,10 +107,6 @@ def batch_plan(lengths: torch.Tensor, order: torch.Tensor, starts: torch.Tensor,
     return torch.stack([torch.stack([lengths[order[s : s + batch_size]].max(),
                                      (lengths[order[s : s + batch_size]] - 1).clamp(min=0).sum()])
                         for s in starts]).tolist()
-
-
-WINDOW_MODES = ("all", "last", "prefixes", "prefixes_empty")  # trainer.window_mode
-PREFIXES = ("prefixes", "prefixes_empty")  # one window per target, its last position trained
 
 
 class TrainWindows:
