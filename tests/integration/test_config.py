@@ -80,6 +80,12 @@ def test_same_as_presets_compose_to_the_best_presets_settings():
         assert a == b, (best, other)
 
 
+# beauty_narm until 2026-12-07 (decoder dropout 0.5): toys_narm's runs were made with it
+NARM_FORMER = ["dataset=beauty", "model=narm", "loss=ce", "sampler=none", "max_len=50", "model.hidden_size=128",
+               "model.embedding_size=128", "model.dropout_emb=0.6", "model.dropout_ct=0.5",
+               "trainer.window_mode=prefixes", "trainer.batch_size=256", "trainer.lr=0.001",
+               "trainer.max_epochs=200", "trainer.patience=10"]
+
 MEASURED = {  # preset -> the overrides its reported runs were made with
     "beauty_sasrec_bce": ["experiment=beauty_loss_sampler", "loss=bce", "sampler=uniform", "sampler.exclude=history",
                           "trainer.max_epochs=400", "trainer.patience=20", "model.block=post_ln",
@@ -130,6 +136,9 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     "toys_bert4rec": ["experiment=toys_bert4rec_preln", "model.block=post_ln", "model.init=normal",
                       "model.emb_scale=false", "trainer.lr=0.001"],
     "toys_bert4rec_cloze": ["experiment=beauty_bert4rec_cloze", "dataset=toys"],
+    # beauty_narm since 2026-12-07: its runs were the former preset + model.dropout_ct=0.7
+    "beauty_narm": [*NARM_FORMER, "model.dropout_ct=0.7"],
+    "toys_narm": [o.replace("dataset=beauty", "dataset=toys") for o in NARM_FORMER],
     "beauty_sasrec_recbole": ["experiment=beauty_sasrec_ce", "eval.mask_history=none", "trainer.max_epochs=30",
                               "trainer.patience=30", "model.block=post_ln", "model.init=normal",
                               "model.emb_scale=false", "model.positions=from_start",
