@@ -20,7 +20,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from recexp.data import PREFIXES, WINDOW_MODES
+from recexp.data import PREFIXES, check_window_mode
 from recexp.errors import ConfigError
 
 INF = math.inf
@@ -209,8 +209,7 @@ def _cross_checks(data: dict[str, Any]) -> None:
         check_mask_history(data["eval"]["mask_history"])
     model = data.get("model") or {}
     mode = (data.get("trainer") or {}).get("window_mode", "all")
-    if mode not in WINDOW_MODES:  # here, before a run opens, not at the first epoch
-        raise ConfigError(f"trainer.window_mode={mode!r}: expected {', '.join(WINDOW_MODES)}")
+    check_window_mode(mode)  # here, before a run opens, not at the first epoch
     if model.get("filter_scope") == "window" and mode not in PREFIXES:
         raise ConfigError(f"model.filter_scope=window filters the whole window, so only its last position may "
                           f"be trained: use trainer.window_mode=prefixes (got {mode})")

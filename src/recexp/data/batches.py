@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recexp.data import PREFIXES, WINDOW_MODES
+from recexp.data import PREFIXES, check_window_mode
 from recexp.data.seqs import EvalSet, Seqs
 from recexp.errors import ConfigError
 
@@ -125,15 +125,14 @@ class TrainWindows:
     """
 
     def __init__(self, train: Seqs, max_len: int, device: torch.device, mode: str = "all") -> None:
+        check_window_mode(mode)
         lens = train.lengths
         if mode == "all":
             n_win = np.maximum(1, np.ceil((lens - 1) / max_len).astype(np.int64))
         elif mode == "last":
             n_win = np.ones_like(lens)
-        elif mode in PREFIXES:
+        else:  # one of PREFIXES
             n_win = np.maximum(1, lens - (mode == "prefixes"))
-        else:
-            raise ConfigError(f"trainer.window_mode={mode!r}: expected {', '.join(WINDOW_MODES)}")
         keep = lens >= (1 if mode == "prefixes_empty" else 2)  # else a single item has no target
         rows = np.repeat(np.arange(len(lens)), np.where(keep, n_win, 0))
         k = np.arange(len(rows)) - np.repeat(np.cumsum(np.where(keep, n_win, 0)) - np.where(keep, n_win, 0),
