@@ -12,8 +12,7 @@ import torch
 from recexp.data.batches import EvalBatches
 from recexp.errors import ConfigError
 from recexp.eval.beyond import BEYOND, BeyondAccuracy
-from recexp.eval.masking import RepeatSplit, mask_mode
-from recexp.eval.metrics import all_metrics
+from recexp.eval.masking import mask_mode
 from recexp.eval.ranking import (
     Excluded,
     ItemScores,
@@ -23,6 +22,7 @@ from recexp.eval.ranking import (
     streamed_topk,
     target_ranks,
 )
+from recexp.eval.tally import Tally
 from recexp.models.base import SeqRecModel
 
 
@@ -105,45 +105,13 @@ class FullRanking:
         """The metrics of ``scored`` (every batch of ``data``, in batch order): per-example values
         summed batch by batch, then divided once -- a distributed evaluation that gathers the
         batches of every process gives the single-process figures to the last digit."""
-        sums: dict[str, torch.Tensor] = {}
-        split = RepeatSplit()
-        ranks, tied, order, extra, repeats = [], [], [], [], []
+        tally = Tally(self.ks, self.metrics, per_user)
         acc = (BeyondAccuracy(self.item_counts.to(data.device), self.ks, self.beyond)
                if beyond and self.beyond and self.item_counts is not None else None)
-        for part in scored:
-            rows, rank, ties, rep = part.rows, part.rank, part.ties, part.repeats
-            values = all_metrics(rank, self.ks, self.metrics, ties)
-            split.add(values, rep)
-            if acc is not None:  # top-K lists on the device: (B, max K)
-                values |= acc.per_example(part.top)
-            for key, v in values.items():
-                sums[key] = sums.get(key, 0) + v.sum()
-            if per_user:
-                ranks.append(rank)
-                tied.append(ties)
-                order.append(rows)
-                repeats.append(rep)
-                extra.append({k: v for k, v in values.items() if k.split("_")[0] in self.beyond})
-        n = max(len(data), 1)
-        means = {k: float(v) / n for k, v in sums.items()}  # one sync per metric, at the end
-        means |= split.means(sums, len(data))
+        for part in scored:  # top-K lists on the device: (B, max K)
+            extra = acc.per_example(part.top) if acc is not None else None
+            tally.add(part.rows, part.rank, part.ties, part.repeats, extra)
+        means = tally.means(len(data))
         if acc is not None:
             means |= {k: float(v) for k, v in acc.totals().items()}
-        table = None
-        if per_user:
-            rank = torch.empty(len(data), dtype=torch.long, device=data.device)
-            ties = torch.empty(len(data), dtype=torch.long, device=data.device)
-            rank[torch.cat(order)] = torch.cat(ranks)  # back to example order
-            ties[torch.cat(order)] = torch.cat(tied)
-            rep = torch.empty(len(data), dtype=torch.bool, device=data.device)
-            rep[torch.cat(order)] = torch.cat(repeats)
-            cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics, ties).items()}
-            cols["repeat"] = rep.cpu().numpy()
-            for key in (extra[0] if extra else {}):  # per-example beyond-accuracy values
-                col = torch.empty(len(data), device=data.device)
-                col[torch.cat(order)] = torch.cat([e[key] for e in extra])
-                cols[key] = col.cpu().numpy()
-            table = pd.DataFrame({"user": data.hist.users.cpu().numpy(), "target": data.targets.cpu().numpy(),
-                                  "rank": rank.cpu().numpy().astype(np.int64),
-                                  "ties": ties.cpu().numpy().astype(np.int64), **cols})
-        return means, table
+        return means, tally.table(data)

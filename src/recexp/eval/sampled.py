@@ -19,8 +19,9 @@ import torch
 
 from recexp.data.batches import EvalBatches
 from recexp.errors import ConfigError, DataError
-from recexp.eval.masking import RepeatSplit, mask_mode
-from recexp.eval.metrics import all_metrics, target_rank
+from recexp.eval.masking import mask_mode
+from recexp.eval.metrics import target_rank
+from recexp.eval.tally import Tally
 from recexp.models.base import SeqRecModel
 
 STRATEGIES = ("uniform", "popularity")
@@ -144,9 +145,7 @@ class SampledRanking:
         was_training = model.training
         model.eval()
         neg = self.candidates(data, model.num_items)  # (E, n)
-        sums: dict[str, torch.Tensor] = {}
-        split = RepeatSplit()
-        ranks, tied, order, repeats = [], [], [], []
+        tally = Tally(self.ks, self.metrics, per_user)
         for rows, batch, targets in data.iterate(self.batch_size):
             cand = torch.cat([targets.unsqueeze(1), neg[rows]], dim=1)  # (B, 1+n), target first
             s = model.score(model.query(batch), cand).float()  # (B, 1+n)
@@ -155,30 +154,6 @@ class SampledRanking:
             if self.mask_history == "all":  # masked with the history: a miss
                 rank = torch.where(rep, torch.full_like(rank, s.shape[1]), rank)
                 ties = torch.where(rep, torch.zeros_like(ties), ties)
-            values = all_metrics(rank, self.ks, self.metrics, ties)
-            split.add(values, rep)
-            for key, v in values.items():
-                sums[key] = sums.get(key, 0) + v.sum()
-            if per_user:
-                ranks.append(rank)
-                tied.append(ties)
-                order.append(rows)
-                repeats.append(rep)
+            tally.add(rows, rank, ties, rep)
         model.train(was_training)
-        n = max(len(data), 1)
-        means = {k: float(v) / n for k, v in sums.items()}
-        means |= split.means(sums, len(data))
-        table = None
-        if per_user:
-            rank = torch.empty(len(data), dtype=torch.long, device=data.device)
-            ties = torch.empty(len(data), dtype=torch.long, device=data.device)
-            rank[torch.cat(order)] = torch.cat(ranks)
-            ties[torch.cat(order)] = torch.cat(tied)
-            rep = torch.empty(len(data), dtype=torch.bool, device=data.device)
-            rep[torch.cat(order)] = torch.cat(repeats)
-            cols = {k: v.cpu().numpy() for k, v in all_metrics(rank, self.ks, self.metrics, ties).items()}
-            cols["repeat"] = rep.cpu().numpy()
-            table = pd.DataFrame({"user": data.hist.users.cpu().numpy(), "target": data.targets.cpu().numpy(),
-                                  "rank": rank.cpu().numpy().astype(np.int64),
-                                  "ties": ties.cpu().numpy().astype(np.int64), **cols})
-        return means, table
+        return tally.means(len(data)), tally.table(data)
