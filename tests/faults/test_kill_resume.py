@@ -19,11 +19,12 @@ ARGS = ["dataset.generator.num_users=800", "dataset.generator.num_items=300", "d
         "trainer.min_steps_per_epoch=0"]
 
 
-def _wait_for_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float = 400) -> Path:
+def _wait_for_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float = 400,
+                         pattern: str = "single/*/*/last.pt") -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the job ended before it could be killed"
-        found = list(runs.glob("single/*/*/last.pt"))
+        found = list(runs.glob(pattern))
         if found:
             return found[0]
         time.sleep(0.05)
@@ -59,20 +60,39 @@ def test_sigkill_then_rerun_resumes_from_checkpoint(tmp_runs):
     assert state["epoch"] == EPOCHS and len(state["history"]) == EPOCHS
 
 
-def test_sigterm_ends_the_run_killed_with_its_checkpoint(tmp_runs):
-    """`kill PID` (or a scheduler's preemption) is handled like Ctrl-C: exit 130, the MLflow run
-    is KILLED, not left RUNNING, and the job's checkpoint stays for `recexp evaluate` / a rerun."""
-    proc = subprocess.Popen(cli_cmd(ARGS), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env_for(tmp_runs), preexec_fn=die_with_parent)
+def _sigterm_at_checkpoint(runs: Path, args: list[str], pattern: str = "single/*/*/last.pt") -> tuple[int, str, Path]:
+    """Start the CLI, send SIGTERM once its first checkpoint exists: (exit status, output, checkpoint)."""
+    proc = subprocess.Popen(cli_cmd(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env_for(runs), preexec_fn=die_with_parent)
     try:
-        last = _wait_for_checkpoint(tmp_runs, proc)
+        last = _wait_for_checkpoint(runs, proc, pattern=pattern)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, out[-2000:]
+    return proc.returncode, out, last
+
+
+def test_sigterm_ends_the_run_killed_with_its_checkpoint(tmp_runs):
+    """`kill PID` (or a scheduler's preemption) is handled like Ctrl-C: exit 130, the MLflow run
+    is KILLED, not left RUNNING, and the job's checkpoint stays for `recexp evaluate` / a rerun."""
+    rc, out, last = _sigterm_at_checkpoint(tmp_runs, ARGS)
+    assert rc == 130, out[-2000:]
     assert "interrupted" in out and "KILLED" in out
     (run,) = all_runs(tmp_runs)[1]
     assert run.info.status == "KILLED"
     assert last.is_file()
+
+
+def test_sigterm_mid_sweep_ends_the_sweep_and_its_parent_killed(tmp_runs):
+    """SIGTERM (or Ctrl-C) inside a sweep's job stops the sweep: exit 130, the job KILLED with its
+    checkpoint, and the sweep's parent run KILLED with the reason -- not left RUNNING until some
+    later job notices its process is gone."""
+    rc, out, _ = _sigterm_at_checkpoint(tmp_runs, ["-m", "seed=1,2", *ARGS], "multirun/*/*/0/last.pt")
+    assert rc == 130, out[-2000:]
+    parents, jobs = split_runs(all_runs(tmp_runs)[1])
+    assert [j.info.status for j in jobs] == ["KILLED"]  # job 0 only: the sweep did not go on to job 1
+    assert len(parents) == 1 and parents[0].info.status == "KILLED"
+    assert "interrupted" in parents[0].data.tags["recexp.error"]
+    assert "rerun the same command" in parents[0].data.tags["recexp.error"]

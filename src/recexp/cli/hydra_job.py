@@ -145,11 +145,15 @@ def hydra_main(prog: str, argv: list[str], task: Callable[[DictConfig], float]) 
         # stdout: information, not a diagnostic (stderr stays one line for an error)
         print(runs_dir_line(given[-1] if given else None), flush=True)
     from recexp.record import tag
-    from recexp.record.callback import LAST
+    from recexp.record.callback import LAST, close_interrupted
 
     LAST.clear()
     sys.argv = [prog, *argv]
-    hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)()
+    try:
+        hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=CONFIG_NAME)(task)()
+    except BaseException as exc:  # Ctrl-C / SIGTERM mid-sweep: its parent run ends KILLED too
+        close_interrupted(exc)
+        raise
     if LAST.get("failed"):  # Hydra returns normally after a multirun, whatever its jobs did
         failed = LAST["failed"]
         print(f"error: {len(failed)} job{'s' * (len(failed) > 1)} of the sweep failed "

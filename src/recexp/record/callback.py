@@ -46,7 +46,27 @@ def liveness() -> dict[str, str]:
             tag.SCHEDULER_JOB: scheduler_job()}
 
 
-LAST: dict[str, Any] = {}  # the last sweep of this process: {"failed": [...]}, read by cli.hydra_job
+LAST: dict[str, Any] = {}  # the last sweep of this process: {"failed": [...], "open": (uri, parent)}, read by cli.hydra_job
+
+
+def close_interrupted(exc: BaseException) -> None:
+    """A sweep stopped by Ctrl-C, SIGTERM or an error outside its jobs never reaches Hydra's
+    ``on_multirun_end``: its parent run ends here, KILLED (an interrupt) or FAILED, with the reason,
+    instead of looking alive until a later job finds its process gone. Rerunning the same command
+    continues it (the FINISHED jobs are skipped, a killed one resumes from its checkpoint)."""
+    opened = LAST.pop("open", None)
+    if opened is None:
+        return
+    from mlflow.tracking import MlflowClient
+
+    # a job's Ctrl-C / SIGTERM arrives as SystemExit(130) (cli.hydra_job); between jobs as itself
+    interrupted = isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and exc.code == 130)
+    why = "interrupted (Ctrl-C or SIGTERM)" if interrupted else f"the sweep process stopped: {type(exc).__name__}: {exc}"
+    client = MlflowClient(opened[0])
+    client.set_tag(opened[1], tag.ERROR, f"{why}; rerun the same command to continue the sweep"[:5000])
+    client.set_terminated(opened[1], "KILLED" if interrupted else "FAILED")
+    for env in (PARENT_ENV, SWEEP_ENV, SWEPT_ENV):
+        os.environ.pop(env, None)
 
 
 class SweepCallback(Callback):
@@ -93,9 +113,11 @@ class SweepCallback(Callback):
         write_view(client, exp_id, swept)  # the UI's landing view shows the swept keys as columns
         os.environ[PARENT_ENV] = self.parent_id
         os.environ[SWEEP_ENV] = sweep_id
+        LAST["open"] = (self.uri, self.parent_id)
         os.environ[SWEPT_ENV] = " ".join(swept)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        LAST.pop("open", None)
         LAST["failed"] = failed = report.end_tally()
         if self.parent_id is None:
             report.print_failed(failed)
