@@ -80,7 +80,7 @@ def test_same_as_presets_compose_to_the_best_presets_settings():
         assert a == b, (best, other)
 
 
-# beauty_narm until 2026-12-07 (decoder dropout 0.5): toys_narm's runs were made with it
+# beauty_narm until 2026-12-07 (decoder dropout 0.5); toys_narm's first runs were made with it on Toys
 NARM_FORMER = ["dataset=beauty", "model=narm", "loss=ce", "sampler=none", "max_len=50", "model.hidden_size=128",
                "model.embedding_size=128", "model.dropout_emb=0.6", "model.dropout_ct=0.5",
                "trainer.window_mode=prefixes", "trainer.batch_size=256", "trainer.lr=0.001",
@@ -138,7 +138,8 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     "toys_bert4rec_cloze": ["experiment=beauty_bert4rec_cloze", "dataset=toys"],
     # beauty_narm since 2026-12-07: its runs were the former preset + model.dropout_ct=0.7
     "beauty_narm": [*NARM_FORMER, "model.dropout_ct=0.7"],
-    "toys_narm": [o.replace("dataset=beauty", "dataset=toys") for o in NARM_FORMER],
+    # toys_narm since 2026-12-07 (Thirteenth part): the same, on Toys
+    "toys_narm": [*(o.replace("dataset=beauty", "dataset=toys") for o in NARM_FORMER), "model.dropout_ct=0.7"],
     "beauty_sasrec_recbole": ["experiment=beauty_sasrec_ce", "eval.mask_history=none", "trainer.max_epochs=30",
                               "trainer.patience=30", "model.block=post_ln", "model.init=normal",
                               "model.emb_scale=false", "model.positions=from_start",
