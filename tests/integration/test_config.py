@@ -140,6 +140,9 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     "beauty_narm": [*NARM_FORMER, "model.dropout_ct=0.7"],
     # toys_narm since 2026-12-07 (Thirteenth part): the same, on Toys
     "toys_narm": [*(o.replace("dataset=beauty", "dataset=toys") for o in NARM_FORMER), "model.dropout_ct=0.7"],
+    # toys_gru4rec since 2026-12-08 (Fourteenth part): its runs were the former preset (beauty_gru4rec
+    # on Toys) with the two overrides that became its values
+    "toys_gru4rec": ["experiment=beauty_gru4rec", "dataset=toys", "model.dropout_hidden=0.7", "trainer.patience=15"],
     "beauty_sasrec_recbole": ["experiment=beauty_sasrec_ce", "eval.mask_history=none", "trainer.max_epochs=30",
                               "trainer.patience=30", "model.block=post_ln", "model.init=normal",
                               "model.emb_scale=false", "model.positions=from_start",
