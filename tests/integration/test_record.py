@@ -27,6 +27,8 @@ def test_one_run_written_two_ways_has_one_hash():
     assert _hash(["model=sasrec"]) == _hash(["model=sasrec", "loss=ce", "sampler=none"])
     assert _hash(["loss=bce"]) == _hash(["loss=bce", "sampler=uniform"])
     assert _hash(["loss=bce"]) != _hash(["loss=bce", "+sampler.num_negatives=5"])
+    # where it computes is not what it computes: a run resumed on another device or core count is the same run
+    assert _hash([]) == _hash(["threads=1"]) == _hash(["device=cpu"])
 
 
 def test_override_of_an_auto_group_is_applied_or_refused_in_one_line():
@@ -124,8 +126,20 @@ def test_the_precision_the_step_ran_in_is_recorded(tiny_cfg, tmp_path, cpu_amp):
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     want = "bf16-autocast" if cpu_amp and native_bf16("cpu") else "fp32"
     assert run.data.tags["recexp.precision"] == want and run.data.params["trainer.cpu_amp"] == str(cpu_amp)
+    assert run.data.tags["recexp.cpu_threads"].split(" (")[0] in ("1 thread", *(f"{n} threads" for n in range(2, 4097)))
     assert metrics["test/ndcg_10"] > 0
     import torch
     # amp is CUDA's switch, cpu_amp the CPU's: neither leaks into the other device
     assert not Trainer(amp=True).uses_amp(torch.device("cpu"))
     assert not Trainer(cpu_amp=True).uses_amp(torch.device("meta"))
+
+
+def test_the_thread_count_a_run_took_is_in_its_header_and_tags(tiny_cfg, tmp_path, capsys):
+    cfg = tiny_cfg("threads=1", "trainer.max_epochs=1")
+    train(cfg, tmp_path / "job")
+    client = MlflowClient(tracking_uri(None, cfg.paths.runs_dir))
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.data.tags["recexp.cpu_threads"] == "1 thread (threads=1)"
+    assert "device cpu, 1 thread (threads=1)" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"^threads=0: expected auto or an integer >= 1"):
+        train(tiny_cfg("threads=0"), tmp_path / "job2")

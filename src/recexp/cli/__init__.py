@@ -14,7 +14,7 @@ import sys
 
 from recexp.config.compose import group_choices
 from recexp.errors import UserError
-from recexp.runtime import envvars
+from recexp.runtime import envvars, threads  # noqa: F401  (threads: its CPU-load window opens here)
 from recexp.runtime.malloc import keep_freed_memory
 
 # verb -> (module, one-line summary for `recexp --help`)

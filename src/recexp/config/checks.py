@@ -93,6 +93,9 @@ def check_config(cfg: DictConfig) -> None:
         value = cfg.get(key)
         if not _accepts(kind, value):
             raise ConfigError(f"{key}={value!r}: expected {_type_name(kind)}")
+    from recexp.runtime.threads import parse
+
+    parse(cfg.get("threads", "auto"))  # auto or a count (runtime/threads.py)
     for group in PLUGIN_GROUPS:
         node = cfg.get(group)
         if node is None:

@@ -10,9 +10,10 @@ from typing import Any
 
 # keys that say where or how visibly a run computes, not what: excluded from the hash ("device":
 # the local launcher pins cuda:N per worker, which must not turn a rerun into a new config;
+# "threads": how many cores it used, chosen from the machine's load;
 # "trainer.num_processes" and the ``dist.*`` params: how many processes share the work, like the
 # device, and a job killed with N processes may resume with another number)
-VOLATILE = ("paths", "tracking", "data_dir", "device", "trainer.progress", "trainer.log_every",
+VOLATILE = ("paths", "tracking", "data_dir", "device", "threads", "trainer.progress", "trainer.log_every",
             "trainer.checkpoint_every", "hypothesis", "trainer.num_processes", "dist")
 
 

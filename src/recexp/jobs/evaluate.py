@@ -17,6 +17,7 @@ def load_job(job: Path, device_name: str = "auto", require_checkpoint: bool = Tr
     (``{}`` for a count model's job, which has no checkpoint, when ``require_checkpoint`` is off).
     Every way a folder can fail to be a job is one :class:`~recexp.errors.UserError` line."""
     from recexp.config.prepare import prepare
+    from recexp.runtime import threads
     from recexp.training import checkpoint, parts
 
     cfg_path, ckpt_path = job / ".hydra" / "config.yaml", job / "best.pt"
@@ -24,6 +25,7 @@ def load_job(job: Path, device_name: str = "auto", require_checkpoint: bool = Tr
         if not p.is_file():
             raise ConfigError(f"{p}: not found (expected a recexp job directory)")
     cfg = prepare(load_job_config(job), "evaluate")  # the project's _target_s, the folder's values only
+    threads.apply(cfg.get("threads"))
     p = parts.build(cfg, device=device_name, training=False)
     p.model.fit(p.data)  # count-based models; a no-op for gradient models
     if not ckpt_path.is_file():

@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 
 from recexp.errors import ConfigError, UserError
 from recexp.runtime import distributed
+from recexp.runtime import threads as cpu_threads
 from recexp.runtime.distributed import LOCALHOST, RESULT_KEY, World
 
 #: seconds the other ranks get to end by themselves after one failed (rank 0 closes its run)
@@ -90,7 +91,7 @@ def spawn(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     store = distributed.connect_store(LOCALHOST, port, n, False)
     env = {"MASTER_ADDR": LOCALHOST, "MASTER_PORT": str(port), "WORLD_SIZE": str(n), "LOCAL_WORLD_SIZE": str(n),
            "TORCHELASTIC_USE_AGENT_STORE": "True", "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
-    threads = int(os.environ.get("OMP_NUM_THREADS") or distributed.threads_per_process(n))
+    threads, _ = cpu_threads.resolve(cfg.get("threads"), processes=n)
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_child, name=f"recexp-rank{r}",
                          args=(env | {"RANK": str(r), "LOCAL_RANK": str(r)}, threads, cfg, output_dir, _hydra()))
@@ -178,14 +179,12 @@ def _child(env: dict[str, str], threads: int, cfg: DictConfig, output_dir: Path,
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # a run ended by SIGTERM is KILLED, as in recexp.cli
     import logging
 
-    import torch
-
     from recexp.runtime.malloc import keep_freed_memory
 
     for name in ("alembic", "mlflow", "urllib3", "git"):  # as the task wrapper (recexp.cli.hydra_job)
         logging.getLogger(name).setLevel(logging.WARNING)
     keep_freed_memory()
-    torch.set_num_threads(threads)
+    cpu_threads.pin(threads, f"each of {env['WORLD_SIZE']} processes")
     if hydra_cfg is not None:
         from hydra.core.hydra_config import HydraConfig
 

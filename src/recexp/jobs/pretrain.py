@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from recexp.errors import ConfigError
 from recexp.job import open_job, recorded
 from recexp.record import tag
+from recexp.runtime import threads as cpu_threads
 from recexp.training import parts
 
 
@@ -31,6 +32,7 @@ def pretrain(cfg: DictConfig, output_dir: Path) -> dict[str, float | str]:
     cfg, tracker, resolved = job.cfg, job.tracker, job.resolved
     with recorded(job, f"pretrain-{cfg.dataset.name}-s{cfg.seed}", {tag.ROLE: "pretrain"}):
         parts.seed_everything(int(cfg.seed))
+        tracker.set_tags({tag.CPU_THREADS: cpu_threads.apply(cfg.get("threads"))})
         device = parts.resolve_device(cfg.device)
         data, _, _ = parts.prepare_data(cfg)
         trainer = parts.instantiate_user(cfg.pretrain)

@@ -27,6 +27,7 @@ from recexp.record.store import SWEEP_ENV
 from recexp.record.sweep_report import job_info
 from recexp.record.ui_view import landing_url, ui_base
 from recexp.runtime import distributed, terminal
+from recexp.runtime import threads as cpu_threads
 from recexp.runtime.distributed import World
 from recexp.training import checkpoint, ddp, parts
 
@@ -115,6 +116,8 @@ def _job(job: Job, world: World | None) -> dict[str, float]:
 def _train(job: Job, resume_from: Path | None = None, world: World | None = None) -> dict[str, float]:
     cfg, output_dir, tracker, resolved = job.cfg, job.output_dir, job.tracker, job.resolved
     main = world is None or world.main
+    if world is None:  # (a rank's threads were set by its launcher: jobs/launch.py, or torchrun's OMP_NUM_THREADS)
+        cpu_threads.apply(cfg.get("threads"))
     p = parts.build(cfg, device=None if world is None else distributed.rank_device(cfg.device, world))
     model, data, loss, evaluator = p.model, p.data, p.loss, p.evaluator
     if cfg.model.get("pretrained"):  # fine-tune from a `recexp pretrain` run (id) or checkpoint path
@@ -129,6 +132,7 @@ def _train(job: Job, resume_from: Path | None = None, world: World | None = None
     if world is not None:
         launch.refuse_windows(len(batches), world.size)
     tracker.set_tags({tag.DATASET_FINGERPRINT: data.fingerprint, tag.DEVICE: str(p.device),
+                      tag.CPU_THREADS: cpu_threads.described(),
                       # what the training step ran in: amp / cpu_amp ask, the device decides
                       tag.PRECISION: "bf16-autocast" if trainer.uses_amp(p.device) else "fp32",
                       tag.MODEL: type(model).__name__, tag.LOSS: getattr(loss, "name", ""),

@@ -25,6 +25,7 @@ SAMPLER = "recexp.sampler"
 PRESET = "recexp.preset"  # the experiment= preset ('' when none)
 PROTOCOL = "recexp.protocol"  # JSON: split, evaluator, masking rule
 DEVICE = "recexp.device"
+CPU_THREADS = "recexp.cpu_threads"  # "1 thread (auto: 2 cores, 1 busy elsewhere)": runtime/threads.py
 PRECISION = "recexp.precision"  # bf16-autocast | fp32: what the training step ran in
 AUDIT = "recexp.audit"  # JSON: the leakage audit of the split
 WARNING = "recexp.warning"  # e.g. still improving at the epoch cap

@@ -232,12 +232,3 @@ def translate(world: World, exc: BaseException, traceback_file: str = "") -> Bas
         return KeyboardInterrupt(*[first["line"]] if first["line"] else [])
     where = "" if first["kind"] in ("user", "peer") else f"rank {first['rank']}: "
     return RankFailed(f"{where}{first['line']}")
-
-
-def threads_per_process(local_size: int) -> int:
-    """CPU threads for each of ``local_size`` processes sharing this machine's cores."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(local_size, 1))

@@ -23,6 +23,15 @@ def compact() -> bool:
 PLAIN_EVERY_S = 30.0
 
 
+def _threads(device: Any) -> str:
+    """`` (1 thread: ...)`` after a CPU device: how many cores the run takes (runtime/threads.py)."""
+    if str(device) != "cpu":
+        return ""
+    from recexp.runtime.threads import described
+
+    return f", {described()}"
+
+
 def header(cfg: Any, data: Any, model: Any, device: Any, run_id: str | None) -> str:
     """One block: dataset sizes, the resolved parts, parameter count, device, MLflow run id."""
     s = data.summary()
@@ -35,7 +44,7 @@ def header(cfg: Any, data: Any, model: Any, device: Any, run_id: str | None) -> 
         "model=" + ch.get("model", type(model).__name__.lower()) + "  "
         + "  ".join(f"{g}={ch[g]}" for g in ("loss", "sampler", "split", "eval") if g in ch)
         + f"  eval.mask_history={cfg.eval.get('mask_history', '?')}",
-        f"{n_params:,} parameters  device {device}  MLflow run {run_id or '- (tracking=none)'}",
+        f"{n_params:,} parameters  device {device}{_threads(device)}  MLflow run {run_id or '- (tracking=none)'}",
     ]
     return "\n".join(lines)
 
