@@ -140,6 +140,7 @@ def test_the_thread_count_a_run_took_is_in_its_header_and_tags(tiny_cfg, tmp_pat
     client = MlflowClient(tracking_uri(None, cfg.paths.runs_dir))
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.data.tags["recexp.cpu_threads"] == "1 thread (threads=1)"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "train/cpu_threads")] == [1.0]
     assert "device cpu, 1 thread (threads=1)" in capsys.readouterr().err
     with pytest.raises(ConfigError, match=r"^threads=0: expected auto or an integer >= 1"):
         train(tiny_cfg("threads=0"), tmp_path / "job2")

@@ -51,17 +51,18 @@ def test_busy_elsewhere_is_the_cores_used_minus_this_process():
 @pytest.fixture
 def machine(monkeypatch):
     """A 4-core machine whose other processes used ``load['busy']`` cores over the window."""
-    load = {"busy": 0.0, "busy_j": [0] * 4, "ticks": 0}
+    load = {"busy": 0.0, "busy_j": [0] * 4, "ticks": 0, "t": 1.0}
     monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1, 2, 3])
     monkeypatch.setattr(threads, "_mark", Sample(0.0, 0.0, (0,) * 4, (0,) * 4))
-    monkeypatch.setattr(threads.time, "monotonic", lambda: 10.0)
+    monkeypatch.setattr(threads.time, "monotonic", lambda: load["t"])
 
     def fake_sample(cores=None, stat="/proc/stat"):  # the counters of one more second at this load
         full, rest = int(load["busy"]), load["busy"] - int(load["busy"])
         step = [100 if c < full else int(100 * rest) if c == full else 0 for c in range(4)]
         load["busy_j"] = [b + d for b, d in zip(load["busy_j"], step, strict=True)]
         load["ticks"] += 100
-        return Sample(10.0, 0.0, tuple(load["busy_j"]), (load["ticks"],) * 4)
+        load["t"] += 1.0
+        return Sample(load["t"] - 1.0, 0.0, tuple(load["busy_j"]), (load["ticks"],) * 4)
 
     monkeypatch.setattr(threads, "sample", fake_sample)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -89,6 +90,32 @@ def test_auto_without_proc_stat_takes_every_usable_core(machine, monkeypatch):
     monkeypatch.setattr(threads, "sample", lambda cores=None, stat="": None)
     assert threads.resolve("auto") == (4, "auto: 4 cores")
     assert threads.resolve("auto", processes=3) == (1, "auto: 4 cores")
+
+
+@pytest.fixture
+def torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+    threads.pin(before, "restored")
+
+
+def test_an_auto_count_follows_jobs_that_start_and_end_beside_it(machine, torch_threads, monkeypatch):
+    assert threads.apply("auto").startswith("4 threads (auto: 4 cores, 0.0 in use")
+    assert threads.rebalance() is None  # nothing changed
+    machine["busy"] = 2.0  # two jobs started beside it
+    assert threads.rebalance() == "2 threads (auto: 4 cores, 2.0 in use by other processes)"
+    assert threads.count() == 2
+    machine["busy"] = 0.0  # they ended
+    assert threads.rebalance().startswith("4 threads") and threads.count() == 4
+    monkeypatch.setattr(threads.time, "monotonic", lambda: threads._mark.wall + 0.5)
+    machine["busy"] = 3.0
+    assert threads.rebalance() is None  # half a second: too short a window to judge, wait for more
+    threads.apply(3)  # a count the user chose is never moved
+    monkeypatch.setattr(threads.time, "monotonic", lambda: machine["t"])
+    assert threads.rebalance() is None and threads.count() == 3
 
 
 @pytest.mark.skipif(threads.sample() is None, reason="no /proc/stat (not Linux)")

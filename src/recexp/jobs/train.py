@@ -145,8 +145,11 @@ def _train(job: Job, resume_from: Path | None = None, world: World | None = None
     tracker.set_tags({tag.AUDIT: audit_json(data, cfg.dataset)})  # leakage figures of this split (docs/audit.md)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        tracker.log_metrics(metrics, step=epoch)
+        tracker.log_metrics(metrics | {"train/cpu_threads": float(cpu_threads.count())}, step=epoch)
         tracker.heartbeat()
+        moved = cpu_threads.rebalance() if world is None else None  # another job started or ended
+        if moved and main and not terminal.compact():
+            terminal.console.print(f"from epoch {epoch + 1}: {moved}", soft_wrap=True, highlight=False, markup=False)
 
     t1 = time.perf_counter()
     result = trainer.fit(model, loss, p.sampler, data, evaluator, int(cfg.max_len), p.device, seed=int(cfg.seed),

@@ -10,8 +10,11 @@ process's own CPU time over that window; at least one. (On a saturated machine t
 less than they ask, so the figure understates them; the choice is one thread all the same.) Elsewhere than Linux, ``auto`` is one per
 usable core. ``OMP_NUM_THREADS``, when set, is the user's choice and wins over ``auto``.
 
-The count a run used is in its header line and its ``recexp.cpu_threads`` tag: floating-point
-sums may differ in their last bits between thread counts, so a bit-exact rerun sets ``threads=N``.
+Load that starts or ends later is seen between epochs (:func:`rebalance`, over the last epoch):
+a run that took both cores gives one back at its next epoch when a second job starts beside it.
+The count at start is in the run's header line and its ``recexp.cpu_threads`` tag, the count of
+each epoch in the metric ``train/cpu_threads``: floating-point sums may differ in their last bits
+between thread counts, so a bit-exact rerun sets ``threads=N``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def busy_elsewhere(a: Sample, b: Sample) -> float:
 
 _mark = sample()  # the window starts at import: the CLI imports this module before anything heavy
 _last = ""
+_auto = False  # whether the count in force came from ``auto`` (then :func:`rebalance` may move it)
 
 
 def parse(setting: object) -> int:
@@ -114,10 +118,28 @@ def pin(n: int, why: str) -> str:
     """Set torch's intra-op threads to ``n`` and remember ``why`` (the launcher's ranks use it)."""
     import torch
 
-    global _last
+    global _last, _auto
     torch.set_num_threads(n)
-    _last = f"{n} thread{'s' if n > 1 else ''} ({why})"
+    _last, _auto = f"{n} thread{'s' if n > 1 else ''} ({why})", why.startswith("auto")
     return _last
+
+
+def rebalance(min_window_s: float = 1.0) -> str | None:
+    """Between epochs of an ``auto`` run: measure again over the time since the last measurement
+    and move the count when the free cores changed (a job started or ended beside this one).
+    The new description when it moved; None when it stays, the window is shorter than
+    ``min_window_s`` (it grows until the next call), or the count was not ``auto``."""
+    if not _auto or _mark is None or time.monotonic() - _mark.wall < min_window_s:
+        return None
+    n, why = resolve("auto")
+    return None if n == count() else pin(n, why)
+
+
+def count() -> int:
+    """torch's intra-op threads now."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def described() -> str:
