@@ -139,7 +139,9 @@ MEASURED = {  # preset -> the overrides its reported runs were made with
     # beauty_narm since 2026-12-07: its runs were the former preset + model.dropout_ct=0.7
     "beauty_narm": [*NARM_FORMER, "model.dropout_ct=0.7"],
     # toys_narm since 2026-12-07 (Thirteenth part): the same, on Toys
-    "toys_narm": [*(o.replace("dataset=beauty", "dataset=toys") for o in NARM_FORMER), "model.dropout_ct=0.7"],
+    # and patience 20 since 2026-12-08 (Fifteenth part)
+    "toys_narm": [*(o.replace("dataset=beauty", "dataset=toys") for o in NARM_FORMER), "model.dropout_ct=0.7",
+                  "trainer.patience=20"],
     # toys_gru4rec since 2026-12-08 (Fourteenth part): its runs were the former preset (beauty_gru4rec
     # on Toys) with the two overrides that became its values
     "toys_gru4rec": ["experiment=beauty_gru4rec", "dataset=toys", "model.dropout_hidden=0.7", "trainer.patience=15"],
